@@ -1,0 +1,3 @@
+"""embcompat: a research workbook on embedding model compatibility."""
+
+__version__ = "0.1.0"

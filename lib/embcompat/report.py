@@ -1,0 +1,61 @@
+"""Tables and figures, one style: tidy pandas tables to csv + markdown, figures to png + pdf.
+
+Everything is written under :func:`output_dir` (``outputs/``, or ``$EMBCOMPAT_OUTPUTS`` so that test
+runs never overwrite the committed results), atomically.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from embcompat.utils import atomic_write, project_root
+
+OUTPUTS_ENV = "EMBCOMPAT_OUTPUTS"
+
+
+def output_dir(sub: str | None = None) -> Path:
+    """``outputs/`` (or ``$EMBCOMPAT_OUTPUTS``), optionally a sub-folder, created on demand."""
+    base = Path(os.environ.get(OUTPUTS_ENV, project_root() / "outputs"))
+    d = base / sub if sub else base
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def save_table(df: pd.DataFrame, name: str, *, caption: str | None = None,
+               floatfmt: str = ".4g") -> dict[str, Path]:
+    """Write ``df`` to ``tables/<name>.csv`` and ``tables/<name>.md`` (with an optional caption).
+
+    Returns:
+        The two paths, keyed ``csv`` and ``md``.
+    """
+    d = output_dir("tables")
+    csv, md = d / f"{name}.csv", d / f"{name}.md"
+    with atomic_write(csv, "w") as f:
+        df.to_csv(f, index=False)
+    text = df.to_markdown(index=False, floatfmt=floatfmt)
+    if caption:
+        text = f"{caption}\n\n{text}"
+    with atomic_write(md, "w") as f:
+        f.write(text + "\n")
+    return {"csv": csv, "md": md}
+
+
+def savefig(fig, name: str, *, dpi: int = 120) -> dict[str, Path]:
+    """Save a matplotlib figure to ``figures/<name>.png`` and ``.pdf``."""
+    d = output_dir("figures")
+    paths = {}
+    for ext in ("png", "pdf"):
+        p = d / f"{name}.{ext}"
+        with atomic_write(p) as f:
+            fig.savefig(f, format=ext, dpi=dpi, bbox_inches="tight")
+        paths[ext] = p
+    return paths
+
+
+def set_style() -> None:
+    """The workbook's one plotting style (seaborn whitegrid, colour-blind palette)."""
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", palette="colorblind", context="notebook")

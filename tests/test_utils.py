@@ -1,0 +1,44 @@
+"""Shared helpers: hashing, atomic writes, device resolution, report outputs."""
+import pandas as pd
+import pytest
+import torch
+
+from embcompat import report
+from embcompat.utils import atomic_write, config_hash, resolve_device, set_seed
+
+
+def test_config_hash_is_stable_and_sensitive():
+    a = config_hash({"b": 1, "a": [1, 2]}, "x")
+    assert a == config_hash({"a": [1, 2], "b": 1}, "x")
+    assert a != config_hash({"a": [1, 2], "b": 2}, "x")
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "f.bin"
+    with pytest.raises(RuntimeError):
+        with atomic_write(target) as f:
+            f.write(b"half")
+            raise RuntimeError("killed")
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+    with atomic_write(target) as f:
+        f.write(b"whole")
+    assert target.read_bytes() == b"whole"
+
+
+def test_resolve_device_and_seed():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    set_seed(3)
+    a = torch.rand(3)
+    set_seed(3)
+    assert torch.equal(a, torch.rand(3))
+
+
+def test_save_table_writes_csv_and_markdown(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMBCOMPAT_OUTPUTS", str(tmp_path))
+    df = pd.DataFrame({"dataset": ["x"], "users": [3]})
+    paths = report.save_table(df, "99_t", caption="Caption here")
+    assert pd.read_csv(paths["csv"]).equals(df)
+    md = paths["md"].read_text()
+    assert md.startswith("Caption here") and "| dataset" in md

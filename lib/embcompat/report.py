@@ -6,6 +6,7 @@ runs never overwrite the committed results), atomically.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,11 @@ import pandas as pd
 from embcompat.utils import atomic_write, project_root
 
 OUTPUTS_ENV = "EMBCOMPAT_OUTPUTS"
+
+
+def slug(name: str) -> str:
+    """A file-name-safe version of a data set spec (``imagefolder:/a/b`` -> ``imagefolder-a-b``)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
 
 
 def output_dir(sub: str | None = None) -> Path:
@@ -34,12 +40,31 @@ def save_table(df: pd.DataFrame, name: str, *, caption: str | None = None,
     csv, md = d / f"{name}.csv", d / f"{name}.md"
     with atomic_write(csv, "w") as f:
         df.to_csv(f, index=False)
-    text = df.to_markdown(index=False, floatfmt=floatfmt)
+    text = markdown_table(df, floatfmt=floatfmt)
     if caption:
         text = f"{caption}\n\n{text}"
     with atomic_write(md, "w") as f:
         f.write(text + "\n")
     return {"csv": csv, "md": md}
+
+
+def markdown_table(df: pd.DataFrame, *, floatfmt: str = ".4g") -> str:
+    """A markdown table where integers print as integers (with thousands separators), floats with
+    ``floatfmt``, and missing values as empty cells."""
+    def fmt(v):
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            return ""
+        if isinstance(v, bool):
+            return str(v)
+        if isinstance(v, int) or (isinstance(v, float) and v.is_integer() and abs(v) >= 1000):
+            return f"{int(v):,}"
+        if isinstance(v, float):
+            return format(v, floatfmt)
+        return str(v)
+
+    cells = df.astype(object).map(lambda v: fmt(v.item() if hasattr(v, "item") else v))
+    align = ["right" if pd.api.types.is_numeric_dtype(df[c]) else "left" for c in df.columns]
+    return cells.to_markdown(index=False, disable_numparse=True, colalign=align)
 
 
 def savefig(fig, name: str, *, dpi: int = 120) -> dict[str, Path]:

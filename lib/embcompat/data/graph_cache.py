@@ -1,0 +1,54 @@
+"""Content-addressed cache of processed graphs under ``resolve.cache_root()/processed/``.
+
+The key hashes the raw files' SHA-256, the source's processing version and its options, so a change
+in any of them builds a new file. Files are written atomically (temp file + rename), so a
+half-written cache is never read; an unreadable file is rebuilt.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable, Sequence
+
+from embcompat.data.graphs import InteractionGraph
+from embcompat.data.resolve import cache_root
+from embcompat.utils import config_hash, file_sha256
+
+log = logging.getLogger(__name__)
+
+
+def raw_file_digests(files: Sequence[Path]) -> dict[str, str]:
+    """``{file name: sha256}`` of the raw files, for ``meta`` and the cache key."""
+    return {Path(f).name: file_sha256(f) for f in files}
+
+
+def processed_path(name: str, digests: dict, processing: dict) -> Path:
+    """Where the processed graph of these raw files and this processing lives."""
+    key = config_hash(name, digests, processing)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return cache_root() / "processed" / f"{safe}-{key}.safetensors"
+
+
+def cached_graph(name: str, files: Sequence[Path], processing: dict,
+                 build: Callable[[dict], InteractionGraph], *, use_cache: bool = True) -> InteractionGraph:
+    """Load the processed graph from the cache, or ``build(digests)`` it and store it.
+
+    Args:
+        name: data set name (part of the file name).
+        files: the raw files it is built from.
+        processing: JSON-able processing version and options (part of the key).
+        build: called with ``{file name: sha256}`` to build the graph on a cache miss.
+        use_cache: read and write the cache; with False, always build and never write.
+    """
+    digests = raw_file_digests(files)
+    if not use_cache:
+        return build(digests)
+    path = processed_path(name, digests, processing)
+    if path.is_file():
+        try:
+            return InteractionGraph.load(path)
+        except Exception as err:  # noqa: BLE001 - a damaged cache is rebuilt, never trusted
+            log.warning("ignoring unreadable processed cache %s (%s); rebuilding", path, err)
+    graph = build(digests)
+    graph.save(path)
+    return graph

@@ -1,0 +1,149 @@
+"""Single-step (Eq. 7) and multi-step (Eq. 10) alignment losses of the BC paper.
+
+Both losses compare ``B_k(z_k)`` with the previous version's embeddings ``z_{k-1}`` of the *same*
+nodes. ``z_{k-1}`` comes from the frozen ``M_{k-1}`` and is always detached here.
+
+**Groups.** The official code (``embgen_strategy/joint_sloss.py``, ``joint_mloss.py``,
+``posthoc_*.py``) computes the loss on each BPR minibatch as three separate terms, one for the
+batch's users, one for its positive items and one for its negative items, and *adds* them:
+``MSE(users) + MSE(pos items) + MSE(neg items)``. To reproduce that scale (which matters for
+``lambda``), pass ``z_new`` and ``z_old`` as sequences of per-group tensors, e.g.
+``(z_user[u], z_item[i], z_item[j])``; a single tensor is one group.
+
+**Reduction.** ``reduction="mean"`` (default, the official code): each group's term is
+``torch.nn.MSELoss()``, the mean over *elements*, i.e. ``||delta||^2 / d`` averaged over the rows.
+``reduction="sum_dims"`` (the paper's Eq. 7 and Eq. 10): the squared L2 norm per row, averaged over
+rows. The two differ by a factor ``1/d`` per term; in the multi-step loss the official code
+therefore weights the term projected to version ``j`` by ``1/d_j``, which the paper's Eq. 10 does
+not.
+"""
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from embcompat.models.transforms import BackwardLike, backward_dims, backward_matrix, compose
+
+__all__ = ["single_step_alignment_loss", "multi_step_alignment_loss", "compose", "REDUCTIONS"]
+
+REDUCTIONS = ("mean", "sum_dims")
+
+Embs = Union[Tensor, Sequence[Tensor]]
+
+
+def _groups(z_new: Embs, z_old: Embs, who: str) -> list[tuple[Tensor, Tensor]]:
+    """Pair up per-group tensors and check their shapes."""
+    if isinstance(z_new, Tensor) != isinstance(z_old, Tensor):
+        raise TypeError(
+            f"{who}: z_new and the previous-version embeddings must both be tensors or both be "
+            f"sequences of per-group tensors (users, pos items, neg items); got "
+            f"{type(z_new).__name__} and {type(z_old).__name__}. The previous version's embeddings "
+            "are z_{k-1} only: earlier versions enter through the frozen B weights, not as inputs"
+        )
+    news = [z_new] if isinstance(z_new, Tensor) else list(z_new)
+    olds = [z_old] if isinstance(z_old, Tensor) else list(z_old)
+    if len(news) != len(olds) or not news:
+        raise ValueError(f"{who}: got {len(news)} new groups and {len(olds)} old groups; need the same, >= 1")
+    for g, (a, b) in enumerate(zip(news, olds)):
+        if a.dim() != 2 or b.dim() != 2 or a.shape[0] != b.shape[0]:
+            raise ValueError(
+                f"{who}: group {g} needs z_new (n, d_k) and z_old (n, d_(k-1)) with the same n; "
+                f"got {tuple(a.shape)} and {tuple(b.shape)}"
+            )
+    return list(zip(news, olds))
+
+
+def _reduce(delta: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return delta.pow(2).mean()
+    if reduction == "sum_dims":
+        return delta.pow(2).sum(dim=-1).mean()
+    raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def single_step_alignment_loss(z_new: Embs, z_old: Embs, B: BackwardLike, *, reduction: str = "mean") -> Tensor:
+    """Single-step alignment loss ``L_align(B_k o M_k, M_{k-1})`` (paper Eq. 7).
+
+    ``sum_g reduce(B(z_new[g]) - z_old[g])`` over the groups (see the module docstring).
+
+    Args:
+        z_new: ``(n, d_k)`` ver-k embeddings, or a sequence of per-group ``(n_g, d_k)`` tensors.
+        z_old: ``(n, d_{k-1})`` ver-(k-1) embeddings of the same nodes (same structure as
+            ``z_new``); detached.
+        B: the backward transformation ``B_k`` (module or ``(d_{k-1}, d_k)`` weight).
+        reduction: ``"mean"`` (official code, per-element mean) or ``"sum_dims"`` (paper Eq. 7).
+
+    Returns:
+        scalar loss.
+    """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    total = None
+    for new, old in _groups(z_new, z_old, "single_step_alignment_loss"):
+        term = _reduce(compose([B], new) - old.detach(), reduction)
+        total = term if total is None else total + term
+    return total
+
+
+def multi_step_alignment_loss(
+    z_new: Embs, past_embs: Embs, Bs: Sequence[BackwardLike], *, reduction: str = "mean"
+) -> Tensor:
+    """Multi-step alignment loss (paper Eq. 10), as in the official ``joint_mloss.py``.
+
+    With ``delta = B_k(z_k) - z_{k-1}`` the single-step residual, the loss is::
+
+        1/k * sum_{j=0}^{k-1} reduce( W_{j+1} ... W_{k-1} delta )
+
+    (the ``j = k-1`` term has the empty product ``I``), i.e. the residual is passed through the
+    frozen earlier weights ``W_{k-1}``, then ``W_{k-2}``, ..., ``W_1``, and the ``k`` terms are
+    averaged. The earlier weights are detached: gradients reach only ``B_k`` and ``z_new``. Per
+    group terms are summed as in :func:`single_step_alignment_loss`. For ``k = 1`` this equals the
+    single-step loss.
+
+    Paper vs code: Eq. 10 uses squared L2 norms (``reduction="sum_dims"``); the official code uses
+    ``torch.mean(diff**2)`` per term (``reduction="mean"``, the default), which divides the term
+    projected to version ``j`` by ``d_j``. The code's residual is ``z_{k-1} - B_k(z_k)``; the sign
+    does not matter.
+
+    Args:
+        z_new: ``(n, d_k)`` ver-k embeddings, or a sequence of per-group tensors.
+        past_embs: the previous version's ``(n, d_{k-1})`` embeddings ``z_{k-1}`` of the same
+            nodes, with the same structure as ``z_new`` (a tensor, or one tensor per group such as
+            ``[users, pos items, neg items]``); detached.
+        Bs: ``[B_1, ..., B_k]`` oldest first; ``B_k`` (last) is the one being trained, the others
+            are frozen (modules or ``(d_{j-1}, d_j)`` weights; ``NoTransBackward`` counts as
+            ``[I | 0]``).
+        reduction: ``"mean"`` (official) or ``"sum_dims"`` (paper).
+
+    Returns:
+        scalar loss.
+    """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    Bs = list(Bs)
+    if not Bs:
+        raise ValueError("multi_step_alignment_loss needs Bs = [B_1, ..., B_k] with k >= 1, got an empty list")
+    B_k, earlier = Bs[-1], Bs[:-1]
+    frozen = [backward_matrix(B).detach() for B in earlier]
+    # check the chain's dims once: W_j is (d_{j-1}, d_j), so frozen[i].shape[1] == frozen[i+1].shape[0]
+    d_prev = backward_dims(B_k)[1]
+    for j in range(len(frozen) - 1, -1, -1):
+        if frozen[j].shape[1] != d_prev:
+            raise ValueError(
+                f"multi_step_alignment_loss: B_{j + 1} maps {frozen[j].shape[1]} -> {frozen[j].shape[0]} "
+                f"dims but must accept d_{j + 1} = {d_prev} (the output dim of B_{j + 2}); "
+                "Bs must be [B_1, ..., B_k] oldest first"
+            )
+        d_prev = frozen[j].shape[0]
+    k = len(Bs)
+    total = None
+    for new, old in _groups(z_new, past_embs, "multi_step_alignment_loss"):
+        delta = compose([B_k], new) - old.detach()
+        group = _reduce(delta, reduction)
+        for W in reversed(frozen):
+            delta = F.linear(delta, W.to(device=delta.device, dtype=delta.dtype))
+            group = group + _reduce(delta, reduction)
+        total = group if total is None else total + group
+    return total / k

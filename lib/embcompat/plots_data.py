@@ -63,9 +63,10 @@ def plot_rating_histograms(graphs: Sequence[InteractionGraph]):
 
 def plot_image_grid(grid: torch.Tensor, title: str, classes: Sequence[str] | None = None):
     """Show a ``(C, H, W)`` uint8 grid (rows = classes) with the class names on the left."""
-    fig, ax = plt.subplots(figsize=(8, 8 * grid.shape[1] / grid.shape[2] + 0.5))
+    width = 5.0
+    fig, ax = plt.subplots(figsize=(width, width * grid.shape[1] / grid.shape[2] + 0.4))
     img = grid.permute(1, 2, 0).numpy()
-    ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray")
+    ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray", interpolation="nearest")
     ax.grid(False)
     ax.set_xticks([])
     if classes:

@@ -81,6 +81,8 @@ def savefig(fig, name: str, *, dpi: int = 120) -> dict[str, Path]:
 
 def set_style() -> None:
     """The workbook's one plotting style (seaborn whitegrid, colour-blind palette)."""
+    import matplotlib as mpl
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", palette="colorblind", context="notebook")
+    mpl.rcParams["figure.dpi"] = 80  # inline copies stay light; savefig() sets its own dpi

@@ -29,7 +29,7 @@ class DataScale:
     image_datasets: tuple[str, ...] = ("cifar10", "fashion-mnist")
     synthetic_preset: str = "synthetic"
     heldout_test: bool = True
-    images_per_class: int = 8
+    images_per_class: int = 6
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.embcompat-installed
 SCALE  ?= demo
 # The offline data mirror beside the repository, unless the caller points elsewhere.
 export EMBCOMPAT_MIRROR ?= $(wildcard ../shared/data)
+# Spinning OpenMP threads slow torch down 4-5x whenever another process holds a core.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: setup reproduce test lab bench clean
 

@@ -34,10 +34,36 @@ class DataScale:
 
 @dataclass(frozen=True)
 class Scale:
-    """One named scale: a config section per area of the workbook."""
+    """One named scale: a config section per area of the workbook.
+
+    ``data`` lives here; the other sections live beside the code they configure and are looked up by
+    name (lazily, so that importing this module stays cheap):
+
+    * ``bc``: :data:`embcompat.backward.config.BC_SCALES` (GNN versions, schedule, epochs);
+    * ``consumers``: :data:`embcompat.backward.consumers.CONSUMER_PRESETS` (the C_0 grid and seeds);
+    * ``fct``: :data:`embcompat.forward.config.FCT_SCALES` (backbones, side-info, h, sequences).
+    """
 
     name: str
     data: DataScale = field(default_factory=DataScale)
+
+    @property
+    def bc(self):
+        from embcompat.backward.config import BC_SCALES
+
+        return BC_SCALES[self.name]
+
+    @property
+    def consumers(self):
+        from embcompat.backward.consumers import CONSUMER_PRESETS
+
+        return CONSUMER_PRESETS[self.name]
+
+    @property
+    def fct(self):
+        from embcompat.forward.config import FCT_SCALES
+
+        return FCT_SCALES[self.name]
 
 
 _SCALES: dict[str, Scale] = {

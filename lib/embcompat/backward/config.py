@@ -1,0 +1,211 @@
+"""Training configuration of the BC experiments (Table 3) and its named scales.
+
+One :class:`BCTrainConfig` describes how every version ``M_k`` (and ``B_k``) is trained. The
+official protocol (snap-stanford/bc-emb ``generate_embeddings.py`` and ``embgen_strategy/*``) is the
+``paper`` preset; ``demo`` and ``smoke`` are scaled down for 2 CPU cores.
+
+Schedules (:data:`SCHEDULES`):
+
+* ``"official"``: one full-graph forward + backward per minibatch of ``batch_size`` BPR triples
+  (the official code's loop), Adam with ``lr``.
+* ``"large-batch"``: ``batch_factor`` official minibatches are merged into one step (one full-graph
+  propagation serves ``batch_factor * batch_size`` triples), with the learning rate scaled by
+  ``lr_scaling`` (``"none"``, ``"sqrt"`` or ``"linear"`` in ``batch_factor``). Sharing one
+  propagation across several minibatches *and* one optimizer step is exactly this: Adam is
+  invariant to the scale of the loss, so summing or averaging the minibatch losses is the same.
+  Whether it reaches the official Recall@50 is measured in ``benchmarks/bench_bc_schedule.py``
+  (results in ``benchmarks/results/bc_schedule.md``).
+
+Demo budget (measured on amazon-2014-hin and movielens-latest-small, 1 torch thread on a 2-core
+machine shared with another job; benchmarks/results/bc_epoch.md). Per data set the methods train
+``1 + 4 + 3 * 4 + 4 = 21`` GNN versions (M_0 shared; Non-BC v1-4; three joint methods v1-4;
+Finetune-M0 v1-4); Fix-M0 only runs M_0 forward, the two post-hoc methods fit linear ``B_k``'s on
+cached Non-BC embeddings, and Keep-All computes nothing. With the demo preset:
+
+* Non-BC, measured s/epoch v0..v4 = 0.39, 0.76, 1.30, 2.13, 3.33 (amazon) and 0.21, 0.33, 0.72,
+  1.04, 1.66 (movielens): 30 epochs of all five versions = 245 s and 121 s (movielens measured
+  end to end: 121 s);
+* the joint methods cost up to 1.5x Non-BC per epoch (BC-Aligner measured 1.28x at v1, 1.7x at
+  v2): 3 x 30 x (s/epoch v1..v4) x 1.5 = 1015 s and 506 s;
+* Finetune-M0 (M_0's 64-d architecture, 15 epochs): about 40 s and 20 s;
+* post-hoc ``B_k`` fitting (50 epochs, the cost of ``posthoc_fit_backward``): 2 x 130 s (amazon,
+  from 100-epoch measurements) and 2 x 67 s (movielens, measured);
+
+about 26 + 13 = 39 minutes for both data sets, inside the 40 minutes allotted to GNN training.
+With 2 threads on an unshared machine a step is about 1.5x faster (measured at 64 dims).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+
+from embcompat.data.graphs import DEFAULT_TIMES
+
+__all__ = ["BCTrainConfig", "BC_SCALES", "SCHEDULES", "LR_SCALINGS", "PAPER_ARCH",
+           "GROCERY_ARCH", "get_bc_config"]
+
+SCHEDULES = ("official", "large-batch")
+LR_SCALINGS = ("none", "sqrt", "linear")
+#: Musical Instruments / Video Games (official ``get_pinsage_hyperparam_list``): (dims, layers).
+PAPER_ARCH = ((256, 320, 384, 448, 512), (2, 2, 3, 3, 3))
+#: Grocery's schedule in the official code.
+GROCERY_ARCH = ((256, 320, 384, 384, 384), (1, 1, 2, 2, 2))
+
+
+@dataclass(frozen=True)
+class BCTrainConfig:
+    """How the versions of one BC experiment are trained (one config for every method).
+
+    Attributes:
+        dims: embedding dimension ``d_k`` per version (official MI/VG: 256, 320, 384, 448, 512).
+        layers: SAGEConv layers per version (official MI/VG: 2, 2, 3, 3, 3).
+        epochs: training epochs of every ``M_k`` (official 500).
+        batch_size: BPR triples per official minibatch (official 2048).
+        lr: Adam learning rate of ``M_k`` (official 1e-3).
+        lr_trans: Adam learning rate of ``B_k`` (joint and post-hoc; official 1e-3).
+        reg: weight of the L2 term on the batch embeddings (official 1e-2).
+        lam: weight of the alignment loss, lambda (official default 16).
+        eval_every: evaluate Recall@K every this many epochs (official 10).
+        select_start: joint methods select only epochs ``> select_start`` (official 50).
+        finetune_epochs: Finetune-M0's epochs per later version (official 250).
+        posthoc_epochs: post-hoc ``B_k`` epochs (official 200).
+        posthoc_select_after: post-hoc selection only after this epoch (official 50).
+        posthoc_eval_every: post-hoc selection MSE every this many epochs (official 10).
+        seed: base seed; version ``k`` derives its seeds from ``seed`` and ``k``.
+        schedule: ``"official"`` or ``"large-batch"`` (see the module docstring).
+        batch_factor: minibatches merged per step under ``"large-batch"``.
+        lr_scaling: learning-rate scaling under ``"large-batch"``.
+        heldout_test: select on the validation half of each window and report the test half.
+        times: the time slices ``t_0 < ... < t_K`` (official 0.5 ... 1.0).
+        ks: the Recall@K cut-offs; selection uses K = 50.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``; not part of any cache key.
+    """
+
+    dims: tuple[int, ...] = PAPER_ARCH[0]
+    layers: tuple[int, ...] = PAPER_ARCH[1]
+    epochs: int = 500
+    batch_size: int = 2048
+    lr: float = 1e-3
+    lr_trans: float = 1e-3
+    reg: float = 1e-2
+    lam: float = 16.0
+    eval_every: int = 10
+    select_start: int = 50
+    finetune_epochs: int = 250
+    posthoc_epochs: int = 200
+    posthoc_select_after: int = 50
+    posthoc_eval_every: int = 10
+    seed: int = 42
+    schedule: str = "official"
+    batch_factor: int = 1
+    lr_scaling: str = "none"
+    heldout_test: bool = False
+    times: tuple[float, ...] = DEFAULT_TIMES
+    ks: tuple[int, ...] = (10, 20, 50, 100)
+    device: str = field(default="auto", compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dims", tuple(int(d) for d in self.dims))
+        object.__setattr__(self, "layers", tuple(int(x) for x in self.layers))
+        object.__setattr__(self, "times", tuple(float(t) for t in self.times))
+        object.__setattr__(self, "ks", tuple(int(k) for k in self.ks))
+        self.validate()
+
+    @property
+    def num_versions(self) -> int:
+        """K + 1, the number of versions (``len(times) - 1``)."""
+        return len(self.times) - 1
+
+    def validate(self) -> None:
+        """Check the fields; raise ``ValueError`` naming the bad one and what is allowed."""
+        if len(self.dims) != len(self.layers) or len(self.dims) != self.num_versions:
+            raise ValueError(f"dims ({len(self.dims)}), layers ({len(self.layers)}) and the versions "
+                             f"given by times ({self.num_versions}) must have the same length")
+        if any(d < 1 for d in self.dims) or any(x < 1 for x in self.layers):
+            raise ValueError(f"dims and layers must be positive, got {self.dims}, {self.layers}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.lr_scaling not in LR_SCALINGS:
+            raise ValueError(f"lr_scaling must be one of {LR_SCALINGS}, got {self.lr_scaling!r}")
+        if self.batch_factor < 1 or self.batch_size < 1:
+            raise ValueError("batch_size and batch_factor must be >= 1")
+        if 50 not in self.ks:
+            raise ValueError(f"ks must contain 50 (the selection metric), got {self.ks}")
+        for name, epochs, after, every in (
+                ("epochs/eval_every", self.epochs, 0, self.eval_every),
+                ("epochs/select_start", self.epochs, self.select_start, self.eval_every),
+                ("finetune_epochs", self.finetune_epochs, 0, self.eval_every),
+                ("posthoc_epochs", self.posthoc_epochs, self.posthoc_select_after,
+                 self.posthoc_eval_every)):
+            if every < 1 or not any(e % every == 0 and e > after for e in range(1, epochs + 1)):
+                raise ValueError(f"{name}: no epoch in ({after}, {epochs}] is a multiple of the "
+                                 f"evaluation period {every}; nothing could be selected")
+
+    # ------------------------------------------------------------------ schedule
+    def step_batch_size(self) -> int:
+        """Triples per optimizer step (``batch_size``, times ``batch_factor`` for large-batch)."""
+        return self.batch_size * (self.batch_factor if self.schedule == "large-batch" else 1)
+
+    def step_lr(self, base: float | None = None) -> float:
+        """The learning rate used per step for ``M_k`` (or ``base``), scaled for large-batch."""
+        lr = self.lr if base is None else base
+        if self.schedule != "large-batch" or self.lr_scaling == "none":
+            return lr
+        f = self.batch_factor
+        return lr * (math.sqrt(f) if self.lr_scaling == "sqrt" else f)
+
+    # ------------------------------------------------------------------ cache keys
+    def train_fields(self, k: int, *, arch_of: int | None = None, epochs: int | None = None) -> dict:
+        """The fields that determine how one GNN version is trained (for cache keys).
+
+        Args:
+            k: the version (its seed and data).
+            arch_of: whose architecture the model has (Finetune-M0 keeps version 0's).
+            epochs: the epoch count, default :attr:`epochs`.
+        """
+        a = k if arch_of is None else arch_of
+        out = {"k": k, "dim": self.dims[a], "layers": self.layers[a],
+               "epochs": self.epochs if epochs is None else epochs, "batch_size": self.batch_size,
+               "lr": self.lr, "reg": self.reg, "eval_every": self.eval_every, "seed": self.seed,
+               "schedule": self.schedule, "heldout_test": self.heldout_test, "ks": list(self.ks)}
+        if self.schedule == "large-batch":
+            out.update(batch_factor=self.batch_factor, lr_scaling=self.lr_scaling)
+        return out
+
+    def to_dict(self) -> dict:
+        """All fields as a JSON-able dict (saved beside every cached version)."""
+        return asdict(self)
+
+
+#: Named presets. ``paper`` is the official protocol (MI/VG/amazon-2014-hin architecture; use
+#: ``get_bc_config("paper", dims=GROCERY_ARCH[0], layers=GROCERY_ARCH[1])`` for Grocery).
+#: ``demo`` keeps the paper's shape at a quarter of its width (64..128 dims, 2, 2, 3, 3, 3 layers),
+#: the validated large-batch schedule (4 minibatches per propagation, sqrt-scaled lr: within 0.4
+#: point of the official schedule's best Recall@50 at 32 and 64 dims, benchmarks/results/bc_schedule.md),
+#: 30 epochs evaluated every 2, and the official ratios for the rest: joint selection after 10 % of
+#: the epochs, fine-tuning for half of them, post-hoc B fitting for 50 epochs selected after 12
+#: (official 200 / 50, evaluated every 5 instead of 10).
+#: ``smoke`` runs the same code paths at toy size (seconds per data set).
+BC_SCALES: dict[str, BCTrainConfig] = {
+    "paper": BCTrainConfig(),
+    "demo": BCTrainConfig(dims=(64, 80, 96, 112, 128), layers=(2, 2, 3, 3, 3), epochs=30,
+                          eval_every=2, select_start=3, finetune_epochs=15,
+                          posthoc_epochs=50, posthoc_select_after=12, posthoc_eval_every=5,
+                          schedule="large-batch", batch_factor=4, lr_scaling="sqrt",
+                          heldout_test=True),
+    "smoke": BCTrainConfig(dims=(8, 12, 16, 16, 16), layers=(1, 1, 2, 2, 2), epochs=2,
+                           eval_every=1, select_start=0, finetune_epochs=1, posthoc_epochs=2,
+                           posthoc_select_after=0, posthoc_eval_every=1, schedule="large-batch",
+                           batch_factor=8, lr_scaling="sqrt", heldout_test=True),
+}
+
+
+def get_bc_config(scale: str, **overrides) -> BCTrainConfig:
+    """The named preset, with field overrides.
+
+    Raises:
+        ValueError: an unknown scale (naming the allowed ones).
+    """
+    if scale not in BC_SCALES:
+        raise ValueError(f"unknown BC scale {scale!r}; allowed: {', '.join(BC_SCALES)}")
+    return replace(BC_SCALES[scale], **overrides) if overrides else BC_SCALES[scale]

@@ -1,0 +1,187 @@
+"""Training one version: the epoch loop of ``M_k`` (and ``B_k``) with Recall-based selection.
+
+Follows the official ``train_eval_loop_pinsage`` / ``train_eval_loop_pinsage_penalize`` of
+snap-stanford/bc-emb (read, not copied):
+
+* every epoch draws a fresh set of BPR triples (:class:`~embcompat.sampling.BPRSampler`);
+* every step recomputes the whole graph with the current weights (model in train mode, so
+  BatchNorm uses the statistics of all ``U + I`` nodes) and takes one Adam step on
+  ``BPR + reg * L2(batch embeddings) [+ lam * alignment]``; the alignment terms of the batch's users,
+  positive and negative items are summed (``torch.nn.MSELoss`` each), multi-step through the frozen
+  earlier ``B``'s;
+* every ``eval_every`` epochs the model (eval mode) embeds every node, Recall@K is measured, and the
+  best epoch by Recall@50 (strictly better; joint methods only after ``select_after``) is kept:
+  its weights, its ``B`` and its embeddings.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from embcompat.backward.intended import VersionEvaluator
+from embcompat.losses.alignment import multi_step_alignment_loss, single_step_alignment_loss
+from embcompat.losses.bpr import bpr_terms
+from embcompat.models.gnn import PinSAGE, VersionGraph
+from embcompat.sampling import BPRSampler
+
+__all__ = ["Alignment", "FitResult", "fit_version", "embed"]
+
+
+@dataclass
+class Alignment:
+    """The alignment term of a joint method at version ``k``.
+
+    Attributes:
+        target_user: ``(U, d_{k-1})`` ``M_{k-1}(G_k)`` users, detached.
+        target_item: ``(I, d_{k-1})`` ``M_{k-1}(G_k)`` items, detached.
+        B: ``B_k`` being trained (:class:`LinearBackward`) or :class:`NoTransBackward`.
+        earlier: frozen ``[B_1, ..., B_{k-1}]`` matrices for the multi-step loss; empty for single.
+        lam: weight lambda.
+    """
+
+    target_user: Tensor
+    target_item: Tensor
+    B: nn.Module
+    earlier: list[Tensor] = field(default_factory=list)
+    lam: float = 16.0
+
+    def loss(self, ue: Tensor, ie: Tensor, u: Tensor, p: Tensor, n: Tensor) -> Tensor:
+        """Alignment loss of a batch (users, positive items, negative items), unweighted."""
+        new = (ue[u], ie[p], ie[n])
+        old = (self.target_user[u], self.target_item[p], self.target_item[n])
+        if self.earlier:
+            return multi_step_alignment_loss(new, old, [*self.earlier, self.B])
+        return single_step_alignment_loss(new, old, self.B)
+
+    @torch.no_grad()
+    def mse(self, ue: Tensor, ie: Tensor) -> tuple[float, float]:
+        """Single-step MSE of ``B(z_k)`` vs the target on all users and all items (logged)."""
+        return (float(((self.B(ue) - self.target_user) ** 2).mean()),
+                float(((self.B(ie) - self.target_item) ** 2).mean()))
+
+
+@dataclass
+class FitResult:
+    """The selected epoch of one version.
+
+    Attributes:
+        state: ``M_k``'s state dict at the selected epoch (CPU clones).
+        B: ``B_k``'s ``(d_{k-1}, d_k)`` weight at that epoch (linear), else None.
+        z_user: ``(U, d_k)`` eval-mode user embeddings on ``G_k`` at that epoch.
+        z_item: ``(I, d_k)`` eval-mode item embeddings.
+        history: one dict per evaluation: epoch, ``recall@K``, mean train loss, alignment MSEs.
+        recall: Recall@K on the selection split at the selected epoch.
+        test_recall: Recall@K on the test split at that epoch (held-out protocol), else None.
+        best_epoch: the selected epoch.
+        epoch_seconds: wall seconds of each training epoch (without evaluation).
+        eval_seconds: total wall seconds spent evaluating.
+    """
+
+    state: dict
+    B: Tensor | None
+    z_user: Tensor
+    z_item: Tensor
+    history: list[dict]
+    recall: dict
+    test_recall: dict | None
+    best_epoch: int
+    epoch_seconds: list[float]
+    eval_seconds: float
+
+
+@torch.no_grad()
+def embed(model: PinSAGE, g: VersionGraph) -> tuple[Tensor, Tensor]:
+    """Eval-mode embeddings of every node of ``g``: ``(U, d)`` users, ``(I, d)`` items."""
+    was = model.training
+    model.eval()
+    ue, ie = model(g)
+    model.train(was)
+    return ue.detach(), ie.detach()
+
+
+def _cpu_state(module: nn.Module) -> dict:
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+def fit_version(model: PinSAGE, g: VersionGraph, sampler: BPRSampler, evaluator: VersionEvaluator,
+                *, epochs: int, lr: float, reg: float, eval_every: int, select_after: int = 0,
+                alignment: Alignment | None = None, lr_trans: float = 1e-3,
+                generator: torch.Generator, bar=None) -> FitResult:
+    """Train ``model`` (and ``alignment.B``) on one version; keep the best epoch by Recall@50.
+
+    Args:
+        model: ``M_k`` (fresh, or ``M_{k-1}`` for fine-tuning), on the graph's device.
+        g: the version graph ``G_k`` (built once).
+        sampler: the version's BPR sampler; its ``batch_size`` is the step batch size.
+        evaluator: Recall@K of the version.
+        epochs: training epochs.
+        lr: Adam learning rate of the model (already scaled for the schedule).
+        reg: weight of the L2 term.
+        eval_every: evaluation period in epochs.
+        select_after: only epochs ``> select_after`` are eligible (joint methods: 50).
+        alignment: the joint alignment term, or None.
+        lr_trans: Adam learning rate of ``B_k`` (already scaled).
+        generator: the sampling generator (CPU).
+        bar: an optional tqdm bar, advanced once per epoch.
+
+    Returns:
+        :class:`FitResult`.
+    """
+    groups = [{"params": list(model.parameters()), "lr": lr}]
+    trainable_B = alignment is not None and any(p.requires_grad for p in alignment.B.parameters())
+    if trainable_B:
+        groups.append({"params": list(alignment.B.parameters()), "lr": lr_trans})
+    opt = torch.optim.Adam(groups)
+    best, best_r = None, -1.0
+    history, epoch_seconds, eval_seconds = [], [], 0.0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        if alignment is not None:
+            alignment.B.train()
+        t0, total, steps = time.perf_counter(), 0.0, 0
+        for u, p, n in sampler.batches(generator):
+            ue, ie = model(g)
+            bpr, l2 = bpr_terms(ue[u], ie[p], ie[n])
+            loss = bpr + reg * l2
+            if alignment is not None:
+                loss = loss + alignment.lam * alignment.loss(ue, ie, u, p, n)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach())
+            steps += 1
+        epoch_seconds.append(time.perf_counter() - t0)
+        row = {"epoch": epoch, "train_loss": total / max(steps, 1)}
+        if epoch % eval_every == 0:
+            t1 = time.perf_counter()
+            ue, ie = embed(model, g)
+            rec = evaluator(ue, ie)
+            row.update({f"recall@{k}": v for k, v in rec.items()})
+            if alignment is not None:
+                row["align_mse_user"], row["align_mse_item"] = alignment.mse(ue, ie)
+            if epoch > select_after and rec[50] > best_r:
+                best_r = rec[50]
+                test = evaluator(ue, ie, "test") if evaluator.heldout_test else None
+                B = None
+                if trainable_B:
+                    B = alignment.B.weight.detach().to("cpu", copy=True)
+                best = dict(state=_cpu_state(model), B=B, z_user=ue.cpu(), z_item=ie.cpu(),
+                            recall=rec, test_recall=test, best_epoch=epoch)
+            eval_seconds += time.perf_counter() - t1
+            if bar is not None:
+                bar.set_postfix({"R@50": f"{rec[50]:.4f}", "best": f"{max(best_r, 0):.4f}"})
+        history.append(row)
+        if bar is not None:
+            bar.update(1)
+    if best is None:  # pragma: no cover - prevented by BCTrainConfig.validate
+        raise RuntimeError(f"no epoch in ({select_after}, {epochs}] was evaluated")
+    return FitResult(history=history, epoch_seconds=epoch_seconds, eval_seconds=eval_seconds, **best)
+
+
+def copy_model(model: PinSAGE) -> PinSAGE:
+    """A detached deep copy (used to keep ``M_{k-1}`` while fine-tuning)."""
+    return copy.deepcopy(model)

@@ -1,0 +1,307 @@
+"""``train_versions``: train (or load) every version of one BC method, with a per-version cache.
+
+For each version ``k`` the version graph ``G_k`` (training edges of ``k``, every user and item
+present at ``t_{k+1}``, as the official code) is built once, and ``M_k`` / ``B_k`` are obtained as
+the method says (:mod:`embcompat.backward.methods`):
+
+* version 0 is ``M_0`` for every method: trained once, cached under one key;
+* joint methods align ``M_k`` to the method's own previous best ``M_{k-1}`` re-run (eval mode,
+  detached) on ``G_k``; multi-step passes the residual through the frozen earlier ``B``'s;
+* post-hoc methods load Non-BC's ``M_k`` from the same cache entries (no retraining) and fit
+  ``B_k`` with :func:`embcompat.posthoc.posthoc_fit_backward` on ``z_k = M_k(G_k)`` and
+  ``M_{k-1}(G_k)`` with the version's official BPR triples;
+* Fix-M0 applies ``M_0`` to ``G_k``; Finetune-M0 continues ``M_{k-1}`` (M_0's architecture) for
+  ``finetune_epochs`` with a fresh Adam; Keep-All is derived from Non-BC and Fix-M0.
+
+Caching: each version is written to ``cache_dir("bc-version", key)`` (``version.pt`` atomically,
+after ``config.json``, the full config). The key hashes the data (graph + splits), the fields that
+train that version, the method's own fields and the key of the version it builds on, so ``M_0`` and
+Non-BC's models are shared between methods, an irrelevant change (device, progress, lambda for
+Non-BC) keeps every key, and a killed run resumes at the first version not on disk.
+
+Seeds: version ``k`` initialises ``M_k`` from ``seed + 1000 k`` (so a joint ``M_k`` starts from the
+same weights as Non-BC's), samples with ``seed + 1000 k + 1`` and draws ``B_k`` with ``+ 2``.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Callable, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from embcompat.backward.config import BCTrainConfig
+from embcompat.backward.epoch import Alignment, FitResult, embed, fit_version
+from embcompat.backward.intended import VersionEvaluator
+from embcompat.backward.methods import METHODS, Method, get_method
+from embcompat.backward.results import VersionRecord, VersionsResult
+from embcompat.data.graphs import InteractionGraph, VersionSplit
+from embcompat.models.gnn import PinSAGE, VersionGraph
+from embcompat.models.transforms import LinearBackward, NoTransBackward, compose
+from embcompat.posthoc import posthoc_fit_backward
+from embcompat.sampling import BPRSampler
+from embcompat.utils import (cache_dir, config_hash, json_save_atomic, resolve_device,
+                             torch_save_atomic)
+
+__all__ = ["train_versions", "data_fingerprint", "version_keys", "Callback"]
+
+Callback = Callable[[int, VersionRecord], None]
+
+
+def data_fingerprint(graph: InteractionGraph, splits: Sequence[VersionSplit]) -> str:
+    """SHA-256 (16 hex) of what training reads: edges, item side info and every split."""
+    h = hashlib.sha256(graph.name.encode())
+    for t in (graph.user, graph.item, graph.item_brand, graph.item_category_ptr,
+              graph.item_category):
+        h.update(t.cpu().numpy().tobytes())
+    for s in splits:
+        h.update(f"{s.k}|{s.t_train}|{s.t_eval}|{s.num_users}|{s.num_items}".encode())
+        for idx in (s.train_idx, s.eval_idx, s.val_idx, s.test_idx):
+            h.update(b"-" if idx is None else idx.cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class _Context:
+    """Per-call state: the data, the config, built version graphs / evaluators, the cache."""
+
+    def __init__(self, graph, splits, config: BCTrainConfig, cache: bool, progress: bool):
+        if len(splits) != config.num_versions:
+            raise ValueError(f"got {len(splits)} splits but the config has {config.num_versions} "
+                             "versions (dims/layers/times)")
+        self.graph, self.splits, self.config = graph, list(splits), config
+        self.cache, self.progress = cache, progress
+        self.device = resolve_device(config.device)
+        self.fp = data_fingerprint(graph, splits)
+        self._g: dict[int, VersionGraph] = {}
+        self._ev: dict[int, VersionEvaluator] = {}
+        self.trained = 0  # GNN versions trained in this call (for tests and logs)
+
+    def vgraph(self, k: int) -> VersionGraph:
+        if k not in self._g:
+            s, g = self.splits[k], self.graph
+            self._g[k] = VersionGraph.build(g.user[s.train_idx], g.item[s.train_idx], s.num_users,
+                                            s.num_items, g.item_brand, g.item_category_ptr,
+                                            g.item_category, device=self.device)
+        return self._g[k]
+
+    def evaluator(self, k: int) -> VersionEvaluator:
+        if k not in self._ev:
+            self._ev[k] = VersionEvaluator(self.graph, self.splits[k],
+                                           heldout_test=self.config.heldout_test,
+                                           ks=self.config.ks, device=self.device)
+        return self._ev[k]
+
+    def train_edges(self, k: int) -> torch.Tensor:
+        s = self.splits[k]
+        return torch.stack([self.graph.user[s.train_idx], self.graph.item[s.train_idx]])
+
+    def model(self, k: int, arch_of: int | None = None, state: dict | None = None) -> PinSAGE:
+        a = k if arch_of is None else arch_of
+        m = PinSAGE(self.graph.num_brands, self.graph.num_categories, self.config.dims[a],
+                    self.config.layers[a], seed=self.config.seed + 1000 * k).to(self.device)
+        if state is not None:
+            m.load_state_dict(state)
+        return m
+
+    def bar(self, desc: str, total: int):
+        return tqdm(total=total, desc=desc, unit="epoch", disable=not self.progress, leave=True)
+
+    # ---------------------------------------------------------------- cache
+    def load(self, key: str) -> VersionRecord | None:
+        if not self.cache:
+            return None
+        path = cache_dir("bc-version", key) / "version.pt"
+        if not path.exists():
+            return None
+        return VersionRecord.from_payload(torch.load(path, map_location="cpu", weights_only=True))
+
+    def save(self, rec: VersionRecord, method: Method, key_parts) -> None:
+        if not self.cache:
+            return
+        d = cache_dir("bc-version", rec.key)
+        json_save_atomic({"method": method.name, "k": rec.k, "dataset": self.graph.name,
+                          "data_fingerprint": self.fp, "key_parts": key_parts,
+                          "config": self.config.to_dict()}, d / "config.json")
+        torch_save_atomic(rec.to_payload(), d / "version.pt")
+
+
+def _key_parts(m: Method, ctx: _Context, k: int, prev: str | None, base: list[str] | None):
+    cfg = ctx.config
+    if k == 0 or m.kind == "independent":
+        return ["independent", ctx.fp, cfg.train_fields(k)]
+    if m.kind == "joint":
+        return ["joint", ctx.fp, prev, cfg.train_fields(k), m.key_fields(cfg)]
+    if m.kind == "finetune":
+        return ["finetune", ctx.fp, prev, cfg.train_fields(k, arch_of=0, epochs=cfg.finetune_epochs),
+                m.key_fields(cfg)]
+    if m.kind == "fixed":
+        return ["fixed", ctx.fp, prev, k]
+    if m.kind == "posthoc":
+        return ["posthoc", ctx.fp, prev, base[k], base[k - 1], m.key_fields(cfg), k, cfg.seed]
+    raise ValueError(f"method {m.name!r} has no versions of its own")
+
+
+def version_keys(method: str | Method, graph: InteractionGraph, splits: Sequence[VersionSplit],
+                 config: BCTrainConfig) -> list[str]:
+    """The cache key of every version of ``method`` (without training or loading anything)."""
+    m = get_method(method)
+    ctx = _Context(graph, splits, config, cache=False, progress=False)
+    return _keys(m, ctx)
+
+
+def _keys(m: Method, ctx: _Context) -> list[str]:
+    base = _keys(METHODS["Non-BC"], ctx) if m.kind == "posthoc" else None
+    keys: list[str] = []
+    for k in range(ctx.config.num_versions):
+        keys.append(config_hash(*_key_parts(m, ctx, k, keys[-1] if keys else None, base)))
+    return keys
+
+
+def _record(ctx: _Context, k: int, key: str, model_key: str, z_user, z_item, zhat0, *, fit=None,
+            state=None, B=None, B_kind=None, dim=None, layers=None, **kw) -> VersionRecord:
+    s = ctx.splits[k]
+    if fit is not None:
+        kw.update(history=fit.history, recall=fit.recall, test_recall=fit.test_recall,
+                  best_epoch=fit.best_epoch, epoch_seconds=fit.epoch_seconds,
+                  eval_seconds=fit.eval_seconds)
+    return VersionRecord(k=k, key=key, model_key=model_key, dim=dim or int(z_user.shape[1]),
+                         layers=layers or ctx.config.layers[k], num_users=s.num_users,
+                         num_items=s.num_items, state=state, B=B, B_kind=B_kind,
+                         z_user=z_user.cpu(), z_item=z_item.cpu(), zhat0_user=zhat0[0].cpu(),
+                         zhat0_item=zhat0[1].cpu(), **kw)
+
+
+def _fit(ctx: _Context, model: PinSAGE, k: int, epochs: int, desc: str, *,
+         select_after: int = 0, alignment: Alignment | None = None) -> FitResult:
+    cfg = ctx.config
+    s = ctx.splits[k]
+    edges = ctx.train_edges(k).to(ctx.device)
+    sampler = BPRSampler(edges[0], edges[1], s.num_items, batch_size=cfg.step_batch_size())
+    gen = torch.Generator().manual_seed(cfg.seed + 1000 * k + 1)
+    ctx.trained += 1
+    with ctx.bar(desc, epochs) as bar:
+        return fit_version(model, ctx.vgraph(k), sampler, ctx.evaluator(k), epochs=epochs,
+                           lr=cfg.step_lr(), reg=cfg.reg, eval_every=cfg.eval_every,
+                           select_after=select_after, alignment=alignment,
+                           lr_trans=cfg.step_lr(cfg.lr_trans), generator=gen, bar=bar)
+
+
+def _make(m: Method, ctx: _Context, k: int, key: str, recs: list[VersionRecord],
+          base: VersionsResult | None) -> VersionRecord:
+    """Compute version ``k`` of method ``m`` (``recs`` = its versions ``0..k-1``)."""
+    cfg, t0 = ctx.config, time.perf_counter()
+    d0 = cfg.dims[0]
+    desc = f"{m.name if k else 'M_0'} v{k}"
+    if k == 0 or m.kind == "independent":
+        model = ctx.model(k)
+        fit = _fit(ctx, model, k, cfg.epochs, desc)
+        zhat0 = (fit.z_user[:, :d0], fit.z_item[:, :d0])
+        rec = _record(ctx, k, key, key, fit.z_user, fit.z_item, zhat0, fit=fit, state=fit.state)
+    elif m.kind == "fixed":
+        m0 = recs[0]
+        zu, zi = embed(ctx.model(0, state=m0.state), ctx.vgraph(k))
+        ev = ctx.evaluator(k)
+        rec = _record(ctx, k, key, m0.model_key, zu, zi, (zu, zi), dim=d0, layers=cfg.layers[0],
+                      recall=ev(zu, zi), best_epoch=m0.best_epoch,
+                      test_recall=ev(zu, zi, "test") if ev.heldout_test else None)
+    elif m.kind == "finetune":
+        model = ctx.model(k, arch_of=0, state=recs[k - 1].state)
+        fit = _fit(ctx, model, k, cfg.finetune_epochs, desc)
+        rec = _record(ctx, k, key, key, fit.z_user, fit.z_item, (fit.z_user, fit.z_item), fit=fit,
+                      state=fit.state, layers=cfg.layers[0])
+    elif m.kind == "joint":
+        prev = ctx.model(k - 1, state=recs[k - 1].state)
+        tu, ti = embed(prev, ctx.vgraph(k))
+        if m.transform == "notrans":
+            B = NoTransBackward(cfg.dims[k], cfg.dims[k - 1])
+        else:
+            gen = torch.Generator().manual_seed(cfg.seed + 1000 * k + 2)
+            B = LinearBackward(cfg.dims[k], cfg.dims[k - 1], generator=gen).to(ctx.device)
+        earlier = [r.B.to(ctx.device) for r in recs[1:]] if m.multi_step else []
+        align = Alignment(tu, ti, B, earlier, cfg.lam)
+        fit = _fit(ctx, ctx.model(k), k, cfg.epochs, desc, select_after=cfg.select_start,
+                   alignment=align)
+        W = fit.B if fit.B is not None else B.matrix()
+        Bs = [r.B for r in recs[1:]] + [W.cpu()]
+        zhat0 = (compose(Bs, fit.z_user), compose(Bs, fit.z_item))
+        rec = _record(ctx, k, key, key, fit.z_user, fit.z_item, zhat0, fit=fit, state=fit.state,
+                      B=W.cpu(), B_kind=m.transform)
+    elif m.kind == "posthoc":
+        new, old = base[k], base[k - 1]
+        zu_old, zi_old = embed(ctx.model(k - 1, state=old.state), ctx.vgraph(k))
+        earlier = [r.B for r in recs[1:]] if m.multi_step else None
+        with ctx.bar(desc, cfg.posthoc_epochs) as bar:
+            res = posthoc_fit_backward(
+                (new.z_user.to(ctx.device), new.z_item.to(ctx.device)), (zu_old, zi_old),
+                epochs=cfg.posthoc_epochs, lr=cfg.lr_trans, select_after=cfg.posthoc_select_after,
+                batch_size=cfg.batch_size, seed=cfg.seed + 1000 * k + 3,
+                earlier_Bs=[b.to(ctx.device) for b in earlier] if earlier else None,
+                edges=ctx.train_edges(k), eval_every=cfg.posthoc_eval_every)
+            bar.update(cfg.posthoc_epochs)
+        W = res.B.weight.detach().cpu()
+        Bs = [r.B for r in recs[1:]] + [W]
+        zhat0 = (compose(Bs, new.z_user), compose(Bs, new.z_item))
+        rec = _record(ctx, k, key, new.key, new.z_user, new.z_item, zhat0, B=W, B_kind="linear",
+                      dim=new.dim, layers=new.layers, history=new.history, recall=new.recall,
+                      test_recall=new.test_recall, best_epoch=new.best_epoch,
+                      extra={"eval_mse": res.eval_mse, "train_loss": res.train_loss,
+                             "best_epoch": res.best_epoch, "best_mse": res.best_mse})
+    else:  # pragma: no cover
+        raise ValueError(m.name)
+    rec.train_seconds = time.perf_counter() - t0
+    return rec
+
+
+def _run(m: Method, ctx: _Context, callback: Callback | None) -> VersionsResult:
+    if m.kind == "derived":
+        return _keep_all(ctx)
+    base = _run(METHODS["Non-BC"], ctx, None) if m.kind == "posthoc" else None
+    base_keys = [v.key for v in base.versions] if base is not None else None
+    recs: list[VersionRecord] = []
+    for k in range(ctx.config.num_versions):
+        parts = _key_parts(m, ctx, k, recs[-1].key if recs else None, base_keys)
+        key = config_hash(*parts)
+        rec = ctx.load(key)
+        if rec is None:
+            rec = _make(m, ctx, k, key, recs, base)
+            ctx.save(rec, m, parts)
+        recs.append(rec)
+        if callback is not None:
+            callback(k, rec)
+    return VersionsResult(m, ctx.graph.name, ctx.config, recs)
+
+
+def _keep_all(ctx: _Context) -> VersionsResult:
+    """Keep-All: intended-task numbers and ``z_k`` of Non-BC, ``z~_0`` = the true ``z_0`` (Fix-M0)."""
+    nonbc = _run(METHODS["Non-BC"], ctx, None)
+    fix = _run(METHODS["Fix-M0"], ctx, None)
+    recs = []
+    for a, b in zip(nonbc.versions, fix.versions):
+        r = VersionRecord(**{**a.__dict__, "zhat0_user": b.zhat0_user, "zhat0_item": b.zhat0_item,
+                             "extra": {"z0_key": b.key}})
+        recs.append(r)
+    return VersionsResult(METHODS["Keep-All"], ctx.graph.name, ctx.config, recs)
+
+
+def train_versions(method: str | Method, graph: InteractionGraph, splits: Sequence[VersionSplit],
+                   config: BCTrainConfig, *, cache: bool = True, progress: bool = True,
+                   callback: Callback | None = None) -> VersionsResult:
+    """Train or load every version of one BC method on one data set.
+
+    Args:
+        method: a Table 3 name or official slug (see :data:`embcompat.backward.methods.METHODS`).
+        graph: the data set.
+        splits: its per-version splits (``version_splits(graph, config.times,
+            heldout_test=config.heldout_test)``).
+        config: the training config (a :data:`~embcompat.backward.config.BC_SCALES` preset).
+        cache: read and write ``outputs/cache/bc-version-<key>/`` (False: train everything).
+        progress: show one tqdm bar per version (epochs as steps).
+        callback: called as ``callback(k, record)`` after each version is ready (e.g. to log, or
+            to stop a run by raising).
+
+    Returns:
+        :class:`~embcompat.backward.results.VersionsResult` with one record per version.
+    """
+    m = get_method(method)
+    return _run(m, _Context(graph, splits, config, cache, progress), callback)

@@ -6,7 +6,7 @@ import torch
 
 from embcompat.losses.alignment import multi_step_alignment_loss, single_step_alignment_loss
 from embcompat.models.transforms import LinearBackward, NoTransBackward
-from embcompat.posthoc import official_triples, posthoc_fit_backward
+from embcompat.posthoc import posthoc_fit_backward
 
 DIMS = [3, 5, 4, 6]  # d_0 .. d_3
 
@@ -159,27 +159,3 @@ def test_posthoc_rejects_no_eligible_epoch():
     _, z_new, z_old = _planted()
     with pytest.raises(ValueError, match="eligible"):
         posthoc_fit_backward(z_new, z_old, epochs=50, select_after=50)
-
-
-def test_official_triples_properties():
-    g = torch.Generator().manual_seed(0)
-    # user 0 has 9 edges, users 1..3 one each -> user-uniform sampling gives user 0 ~1/4 of draws
-    user = torch.tensor([0] * 9 + [1, 2, 3])
-    item = torch.tensor(list(range(9)) + [0, 1, 2])
-    counts = torch.zeros(4)
-    observed = set(zip(user.tolist(), item.tolist()))
-    for _ in range(200):
-        u, i, j = official_triples(user, item, 12, g)
-        assert u.shape == i.shape == j.shape == (12,)
-        assert all((a, b) in observed for a, b in zip(u.tolist(), i.tolist()))
-        assert all((a, b) not in observed for a, b in zip(u.tolist(), j.tolist()))
-        counts += torch.bincount(u, minlength=4)
-    frac = counts / counts.sum()
-    assert torch.allclose(frac, torch.full((4,), 0.25), atol=0.03)
-
-
-def test_posthoc_divergence_is_reported():
-    _, z_new, z_old = _planted()
-    z_new = (z_new[0] * float("nan"), z_new[1])
-    with pytest.raises(RuntimeError, match="lower lr"):
-        posthoc_fit_backward(z_new, z_old, epochs=2, select_after=0, eval_every=1, batch_size=64)

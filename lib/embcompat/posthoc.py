@@ -28,8 +28,9 @@ from torch import Tensor
 
 from embcompat.losses.alignment import multi_step_alignment_loss, single_step_alignment_loss
 from embcompat.models.transforms import BackwardLike, LinearBackward
+from embcompat.sampling import BPRSampler
 
-__all__ = ["PosthocResult", "posthoc_fit_backward", "official_triples"]
+__all__ = ["PosthocResult", "posthoc_fit_backward"]
 
 Embs = Union[Tensor, Sequence[Tensor]]
 
@@ -53,55 +54,16 @@ class PosthocResult:
     best_mse: float = math.inf
 
 
-def official_triples(
-    user: Tensor, item: Tensor, num_items: int, generator: torch.Generator
-) -> tuple[Tensor, Tensor, Tensor]:
-    """One epoch of the official BPR triples (``RecDatasetNegsamling.sample_neg_batch``), vectorised.
-
-    Args:
-        user: ``(E,)`` user index of each training edge.
-        item: ``(E,)`` item index of each training edge.
-        num_items: number of items to draw negatives from (``0 .. num_items-1``).
-        generator: CPU ``torch.Generator``.
-
-    Returns:
-        ``(users, pos_items, neg_items)``, each ``(E,)`` int64: ``E`` edges drawn with replacement
-        with probability proportional to ``1 / degree(user)``, and one uniform negative per edge
-        that is not an observed (user, item) pair.
-    """
-    user = user.to(torch.int64).cpu()
-    item = item.to(torch.int64).cpu()
-    E = user.numel()
-    deg = torch.bincount(user)
-    weights = 1.0 / deg[user].to(torch.float64)
-    pick = torch.multinomial(weights, E, replacement=True, generator=generator)
-    u, i = user[pick], item[pick]
-    observed = torch.unique(user * num_items + item)  # sorted keys of positive pairs
-    neg = torch.randint(num_items, (E,), generator=generator)
-    rest = torch.arange(E)
-    for _ in range(1000):
-        keys = u[rest] * num_items + neg[rest]
-        pos = torch.searchsorted(observed, keys).clamp_max(observed.numel() - 1)
-        hit = observed[pos] == keys
-        rest = rest[hit]
-        if rest.numel() == 0:
-            break
-        neg[rest] = torch.randint(num_items, (rest.numel(),), generator=generator)
-    else:  # pragma: no cover - a user who has rated every item
-        raise RuntimeError("negative sampling did not converge: some user has interacted with every item")
-    return u, i, neg
-
-
 def _epoch_batches(
-    n_rows: Sequence[int], edges: Tensor | None, batch_size: int, generator: torch.Generator
+    n_rows: Sequence[int], sampler: BPRSampler | None, batch_size: int, generator: torch.Generator
 ) -> Iterator[list[tuple[int, Tensor]]]:
     """Yield minibatches as lists of (group index, row indices) on the CPU."""
-    if edges is None:  # one pooled group, each row once per epoch in a random order
+    if sampler is None:  # one pooled group, each row once per epoch in a random order
         perm = torch.randperm(n_rows[0], generator=generator)
         for start in range(0, perm.numel(), batch_size):
             yield [(0, perm[start : start + batch_size])]
         return
-    u, i, j = official_triples(edges[0], edges[1], n_rows[1], generator)
+    u, i, j = sampler.sample_epoch(generator)  # the official BPR triples of the version
     perm = torch.randperm(u.numel(), generator=generator)
     for start in range(0, perm.numel(), batch_size):
         b = perm[start : start + batch_size]
@@ -179,10 +141,11 @@ def posthoc_fit_backward(
     else:
         train_new, train_old = news, olds
     n_rows = [t.shape[0] for t in train_new]
+    sampler = None if edges is None else BPRSampler(edges[0].cpu(), edges[1].cpu(), n_rows[1])
     for epoch in range(1, epochs + 1):
         B.train()
         total, steps = 0.0, 0
-        for batch in _epoch_batches(n_rows, edges, batch_size, gen):
+        for batch in _epoch_batches(n_rows, sampler, batch_size, gen):
             new_b = [train_new[g][idx.to(device)] for g, idx in batch]
             old_b = [train_old[g][idx.to(device)] for g, idx in batch]
             if earlier:

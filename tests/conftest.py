@@ -26,6 +26,18 @@ def pytest_configure(config):
         os.environ["EMBCOMPAT_MIRROR"] = str(project_root().parent / "shared" / "data")
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Unit tests use tiny tensors: one intra-op thread is faster than two on a shared 2-core
+    machine. A test that sets its own thread count gets the previous one back afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def mirror_dir() -> Path:
     """The offline data mirror, or skip the test with the reason."""

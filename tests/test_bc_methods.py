@@ -17,13 +17,10 @@ TIMES = (0.5, 0.6, 0.7, 0.8)  # three versions
 
 @pytest.fixture(scope="module")
 def setup():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     g = load_graph("synthetic")
     cfg = get_bc_config("smoke", times=TIMES, dims=(8, 12, 16), layers=(1, 1, 2), epochs=2,
                         finetune_epochs=2, posthoc_epochs=3, schedule="official", device="cpu")
-    yield g, version_splits(g, TIMES, heldout_test=True), cfg
-    torch.set_num_threads(threads)
+    return g, version_splits(g, TIMES, heldout_test=True), cfg
 
 
 @pytest.fixture(scope="module")

@@ -15,15 +15,6 @@ from embcompat.models.consumer import ConsumerMLP, ConsumerSpec
 FAST = ConsumerConfig(hidden_grid=(16,), dropout_grid=(0.0,), epochs=30, batch_size=32, seeds=(0, 1))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one intra-op thread is faster (and avoids OpenMP spin on a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def separable(n=600, d=8, seed=0):
     """Users whose label is the sign of a fixed projection of their embedding (margin-free)."""
     g = torch.Generator().manual_seed(seed)

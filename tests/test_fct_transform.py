@@ -10,13 +10,6 @@ from embcompat.models.fct_transform import (FCTTransform, FCTTransformConfig, ba
 from embcompat.models.side_info import zero_side_info
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _linears(seq: nn.Module) -> list[tuple[int, int, bool]]:
     return [(m.in_features, m.out_features, m.bias is not None)

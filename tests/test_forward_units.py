@@ -15,12 +15,8 @@ from embcompat.models.fct_transform import FCTTransform
 
 
 @pytest.fixture(autouse=True)
-def _threads_and_cache(monkeypatch, tmp_path):
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _own_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("EMBCOMPAT_CACHE", str(tmp_path / "cache"))
-    yield
-    torch.set_num_threads(n)
 
 
 def _images(n_per_class: int, k: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,14 +8,6 @@ import torch
 from embcompat.metrics.recall import recall_at_k, recall_per_user
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: intra-op threads only add wake-up latency on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def naive_recall(user_emb, item_emb, eval_edges, train_edges, num_items, ks):
     """Per user: rank unmasked items by (-score, item id), count distinct window items in top K."""

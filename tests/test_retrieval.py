@@ -14,14 +14,6 @@ from embcompat.metrics.retrieval import retrieval_metrics, retrieval_per_query
 from embcompat.utils import project_root
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: intra-op threads only add wake-up latency on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def naive_retrieval(query, gallery, query_labels, gallery_labels, *, ks=(1, 5), distance="l2",
                     exclude_self=True, exact_l2=False):

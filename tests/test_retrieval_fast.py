@@ -11,12 +11,6 @@ from embcompat.metrics.retrieval import retrieval_metrics, retrieval_per_query
 from test_retrieval import _random, naive_retrieval
 
 
-@pytest.fixture(autouse=True)
-def _restore_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
 
 def _torch_path(x, g, y, yg, *, distance="l2", exclude_self=True, chunk_size=None):
     """The chunked tensor-op implementation (the CUDA path), run on the CPU."""

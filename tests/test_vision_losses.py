@@ -13,13 +13,6 @@ from embcompat.augment import (eval_transform, mixup, mixup_loss, normalization_
 from embcompat.losses.vision import bct_influence_loss, bct_loss, label_smoothing_ce, nt_xent
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 # ---------------------------------------------------------------- label smoothing
 

@@ -11,14 +11,6 @@ from embcompat.models.vision import (BACKBONES, ResNet18Cifar, SmallResNet, buil
                                      num_parameters)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster and avoids contention on shared CPUs."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.mark.parametrize("channels,size", [(3, 32), (1, 28), (3, 16)])
 def test_small_resnet_shapes_and_embed(channels, size):

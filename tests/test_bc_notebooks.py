@@ -1,0 +1,55 @@
+"""papermill smoke runs of the BC notebooks (03), asserting on the tables they write."""
+from __future__ import annotations
+
+import pandas as pd
+import papermill as pm
+import pytest
+
+from test_notebooks import run_notebook
+
+METHODS = ["BC-Aligner", "Fix-M0", "Keep-All", "Post-Lin-MLoss"]
+TASKS = {"edge-rating": 1, "user-activity": 2, "user-positive-activity": 2, "item-rating-avg": 1,
+         "item-rating-std": 1}  # task -> first reported version (paper App. A.2)
+
+
+def expected_metrics(version: str) -> set[str]:
+    """The metrics a method has at a version: intended and alignment everywhere, unintended
+    (averaged and per task) where a task is reported."""
+    out = {"intended_recall@50", "intended_degradation_%", "alignment_error"}
+    tasks = [t for t, first in TASKS.items() if version == "avg" or int(version) >= first]
+    if tasks:
+        out |= {"unintended_auc", "unintended_degradation_%"}
+        out |= {f"unintended_{m}:{t}" for t in tasks for m in ("auc", "degradation_%")}
+    return out
+
+
+@pytest.mark.slow
+def test_03_one_row_per_method_version_metric_and_keep_all_is_zero(tmp_path):
+    out = run_notebook("03_compatibility_tables.ipynb", tmp_path, datasets=["synthetic"],
+                       methods=list(reversed(METHODS)), seed=7, device="cpu")
+    t = pd.read_csv(out / "tables" / "03_compatibility.csv", dtype={"version": str})
+    assert list(t.columns) == ["dataset", "method", "version", "metric", "value", "std", "n_seeds"]
+    assert set(t.dataset) == {"synthetic"}
+    assert list(dict.fromkeys(t.method)) == ["Keep-All", "Fix-M0", "Post-Lin-MLoss", "BC-Aligner"]
+    assert not t.duplicated(["method", "version", "metric"]).any()
+    for (m, v), g in t.groupby(["method", "version"]):
+        assert set(g.metric) == expected_metrics(v), (m, v)
+    assert set(t.version) == {"0", "1", "2", "3", "4", "avg"}
+    keep = t[t.method == "Keep-All"]
+    assert (keep[keep.metric.str.contains("degradation")].value == 0.0).all()
+    assert (t[(t.method == "Fix-M0") & (t.metric == "alignment_error")].value == 0.0).all()
+    # post-hoc keeps Non-BC's models: no intended degradation, but its z~_0 is not M_0's
+    post = t[t.method == "Post-Lin-MLoss"].set_index(["version", "metric"]).value
+    assert post["avg", "intended_degradation_%"] == 0.0
+    assert post["4", "alignment_error"] > 0
+    auc = t[t.metric.str.startswith("unintended_auc")]
+    assert auc.value.between(0, 1).all() and (auc.n_seeds == 2).all()  # smoke: 2 consumer seeds
+    md = (out / "tables" / "03_compatibility.md").read_text()
+    assert "### synthetic" in md and "BC-Aligner" in md and "scale=smoke" in md
+    assert "consumer seeds per task: 2" in md and '"seed": 7' in md
+    assert (out / "figures" / "03_alignment_vs_unintended.png").stat().st_size > 1000
+
+
+def test_02_rejects_an_unknown_method_naming_the_allowed_ones(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError, match="allowed: Non-BC"):
+        run_notebook("02_version_updates.ipynb", tmp_path, dataset="synthetic", methods=["BC-Magic"])

@@ -8,7 +8,7 @@ from embcompat.scales import SCALES, get_scale
 def test_every_section_resolves(name):
     s = get_scale(name)
     assert s.name == name
-    for section in ("data", "bc", "consumers", "fct"):
+    for section in ("data", "bc", "consumers", "fct", "sweep"):
         assert getattr(s, section) is not None, section
 
 

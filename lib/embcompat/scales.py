@@ -41,7 +41,9 @@ class Scale:
 
     * ``bc``: :data:`embcompat.backward.config.BC_SCALES` (GNN versions, schedule, epochs);
     * ``consumers``: :data:`embcompat.backward.consumers.CONSUMER_PRESETS` (the C_0 grid and seeds);
-    * ``fct``: :data:`embcompat.forward.config.FCT_SCALES` (backbones, side-info, h, sequences).
+    * ``fct``: :data:`embcompat.forward.config.FCT_SCALES` (backbones, side-info, h, sequences);
+    * ``sweep``: :data:`embcompat.backward.sweep.SWEEP_SCALES` (notebook 05's data sets, λ grid,
+      methods and seeds).
     """
 
     name: str
@@ -58,6 +60,12 @@ class Scale:
         from embcompat.backward.consumers import CONSUMER_PRESETS
 
         return CONSUMER_PRESETS[self.name]
+
+    @property
+    def sweep(self):
+        from embcompat.backward.sweep import SWEEP_SCALES
+
+        return SWEEP_SCALES[self.name]
 
     @property
     def fct(self):

@@ -1,0 +1,332 @@
+"""The λ sweep of the BC paper (Sec. 5.2, Figure 5): the three metrics as functions of λ.
+
+λ weighs the alignment loss against the BPR loss of the joint methods (paper Eq. 3). The sweep
+trains the joint methods once per λ and scores them exactly as notebook 03 does
+(:meth:`~embcompat.backward.experiment.BCExperiment.evaluate`); everything else is shared:
+
+* λ enters only the joint methods' cache keys (:meth:`Method.key_fields`), so ``M_0``, Non-BC,
+  Fix-M0, the post-hoc methods and the consumers ``C_0`` are trained once (or loaded from notebook
+  02/03's cache) and reused at every λ; the references are run once per (data set, seed);
+* the scale's config is ``bc_config(scale, dataset, seed=...)`` with only ``lam`` replaced, so at
+  λ = 16 (the default) the joint methods hit notebook 02/03's cache entries: free.
+
+**Seeds** are training seeds of the GNN versions (:attr:`BCTrainConfig.seed`); each seed is a
+full, separately cached run (its own ``M_0``, references and ``C_0``).
+
+**Output** (:func:`run_sweep`): a tidy frame, one row per dataset x method x λ x metric (plus
+``version`` with ``per_version=True``), columns :data:`SWEEP_COLUMNS`:
+
+* ``value``: the mean over the training seeds of the metric (as in :mod:`.evaluate`: averaged over
+  versions and tasks before the relative degradation);
+* ``std``, ``n_seeds``: sample std (ddof 1; NaN with one seed) and count of the training seeds;
+* ``std_consumer``, ``n_consumer_seeds``: the spread over the seeds of ``C_0`` (unintended metrics
+  only), pooled over training seeds as ``sqrt(mean(std^2))``.
+
+Reference methods (``references=("Non-BC", "Fix-M0")``) are added once per data set with ``lam``
+NaN (they do not depend on λ).
+
+**Per-scale defaults** (:data:`SWEEP_SCALES`). The demo budget is "notebook 05 within 60 minutes
+from notebook 02/03's cache" on the 2-core machine, from the measured per-epoch times
+(``benchmarks/results/bc_epoch.md``; demo preset, 30 epochs, 1 torch thread, shared machine). On
+amazon-2014-hin Non-BC takes 0.76 + 1.30 + 2.13 + 3.33 = 7.52 s per epoch summed over v1..v4, a
+joint method up to 1.5x that, so one joint method at one new λ costs 30 x 7.52 x 1.5 = 338 s
+(movielens-latest-small: 30 x 3.75 x 1.5 = 169 s). With notebook 02/03's cache, λ = 16 and all
+the references and consumers are free, so the cost is (new λ's) x (methods) x 338 s:
+
+* the paper's full grid {1, 2, 4, 8, 16, 32} x 3 methods = 5 x 3 x 338 s = 85 min: too long;
+* the demo default, λ in {1, 4, 16, 32} x 3 methods = 3 x 3 x 338 s = 51 min, plus scoring
+  (seconds per λ): inside 60 minutes. The four values span the paper's grid (both ends, and 4, 16
+  between them), all on its log2 axis;
+* movielens-latest-small with the full grid would take 5 x 3 x 169 s = 42 min, but its intended
+  Recall@50 is too erratic between versions (0.2-6.6 %) to read a trend from; pass
+  ``datasets=["movielens-latest-small"]`` to run it.
+
+The demo uses **one training seed** (42, notebook 02's), so ``std`` is NaN there and the figures
+show the consumer-seed spread instead (their captions say which). No epoch override: changing the
+epochs changes every cache key and would retrain the references (``epochs`` exists for users who
+accept that). ``paper`` is the paper's protocol (Musical Instruments, the full grid) with three
+training seeds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from embcompat.backward.consumers import train_consumers_cached
+from embcompat.backward.evaluate import ALIGN, INTENDED_DEG, UNINTENDED_DEG, evaluate_methods
+from embcompat.backward.experiment import BCExperiment, bc_config, check_device, resolve_datasets
+from embcompat.backward.methods import METHOD_NAMES, METHODS
+from embcompat.backward.tasks import build_tasks
+from embcompat.backward.train import train_versions
+from embcompat.data import InteractionGraph, version_splits
+from embcompat.params import as_list, check_lambdas
+from embcompat.scales import SCALES, get_scale
+
+__all__ = ["SweepScale", "SWEEP_SCALES", "SWEEP_COLUMNS", "JOINT_METHODS", "PAPER_LAMBDAS",
+           "DIRECTIONS", "METHOD_ALIASES", "get_sweep_scale", "resolve_sweep", "SweepRun",
+           "iter_runs", "provenance", "aggregate_seeds", "run_sweep", "averages",
+           "monotone_report"]
+
+JOINT_METHODS = ("Joint-NoTrans", "Joint-Lin-SLoss", "BC-Aligner")
+PAPER_LAMBDAS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+SWEEP_COLUMNS = ["dataset", "method", "lam", "metric", "value", "std", "n_seeds", "std_consumer",
+                 "n_consumer_seeds"]
+#: Every accepted spelling of a method (paper name, official slug) -> its paper name.
+METHOD_ALIASES = {**{n: n for n in METHOD_NAMES}, **{m.slug: n for n, m in METHODS.items()},
+                  "joint-lin-mloss": "BC-Aligner"}
+#: The paper's direction as λ grows (Sec. 5.2): "larger degradation in the intended task
+#: performance, smaller degradation in the unintended task performance, and smaller embedding
+#: alignment error". ``-1``: the value should fall, ``+1``: rise (the degradation is <= 0 and
+#: shrinks toward 0).
+DIRECTIONS = {INTENDED_DEG: -1, UNINTENDED_DEG: +1, ALIGN: -1}
+
+
+@dataclass(frozen=True)
+class SweepScale:
+    """Default knobs of the λ sweep at one scale (the notebook's parameters override them).
+
+    Attributes:
+        datasets: graph data sets swept.
+        lambdas: the λ grid.
+        methods: the swept methods (the paper's three joint methods).
+        seeds: training seeds of the GNN versions.
+        epochs: override of :attr:`BCTrainConfig.epochs` (``None``: the scale's; any other value
+            retrains everything, references included).
+    """
+
+    datasets: tuple[str, ...]
+    lambdas: tuple[float, ...] = PAPER_LAMBDAS
+    methods: tuple[str, ...] = JOINT_METHODS
+    seeds: tuple[int, ...] = (42,)
+    epochs: int | None = None
+
+
+#: Per-scale defaults; the budget arithmetic is in the module docstring.
+SWEEP_SCALES: dict[str, SweepScale] = {
+    "smoke": SweepScale(datasets=("synthetic",), lambdas=(1.0, 4.0, 16.0), seeds=(42, 43)),
+    "demo": SweepScale(datasets=("amazon-2014-hin",), lambdas=(1.0, 4.0, 16.0, 32.0), seeds=(42,)),
+    "paper": SweepScale(datasets=("amazon2018-musical-instruments",), lambdas=PAPER_LAMBDAS,
+                        seeds=(42, 43, 44)),
+}
+
+
+def get_sweep_scale(scale: str) -> SweepScale:
+    """The named sweep defaults. Raises ``ValueError`` naming the allowed scales."""
+    if scale not in SWEEP_SCALES:
+        raise ValueError(f"unknown scale {scale!r}; allowed: {', '.join(SCALES)}")
+    return SWEEP_SCALES[scale]
+
+
+def resolve_sweep(scale: str, *, datasets=None, dataset=None, methods=None, lambdas=None,
+                  seeds=None, epochs: int | None = None) -> SweepScale:
+    """Validate notebook parameters (any form :func:`embcompat.params.as_list` accepts) and fill
+    the ``None`` ones from :data:`SWEEP_SCALES`.
+
+    Args:
+        scale: ``smoke``, ``demo`` or ``paper``.
+        datasets, dataset: data set names (give at most one of the two).
+        methods: paper names or official slugs.
+        lambdas: λ values > 0.
+        seeds: training seeds (integers).
+        epochs: see :attr:`SweepScale.epochs`.
+
+    Returns:
+        The resolved :class:`SweepScale` (methods canonical and in the order given, λ sorted).
+
+    Raises:
+        ValueError: naming the parameter and the allowed values.
+    """
+    base = get_sweep_scale(get_scale(scale).name)
+    if dataset is not None and datasets is not None:
+        raise ValueError("pass either dataset or datasets, not both")
+    ds = datasets if datasets is not None else dataset
+    ds = base.datasets if ds is None else as_list(ds, "datasets", item_type=str)
+    ms = base.methods if methods is None else as_list(methods, "methods", item_type=str,
+                                                      allowed=METHOD_ALIASES)
+    lams = base.lambdas if lambdas is None else check_lambdas(lambdas)
+    sd = base.seeds if seeds is None else as_list(seeds, "seeds", item_type=int)
+    return SweepScale(datasets=tuple(dict.fromkeys(ds)), lambdas=tuple(lams),
+                      methods=tuple(dict.fromkeys(ms)), seeds=tuple(dict.fromkeys(sd)),
+                      epochs=base.epochs if epochs is None else int(epochs))
+
+
+@dataclass
+class SweepRun:
+    """One (data set, training seed, λ) point of the sweep: the experiment, scored by
+    :meth:`BCExperiment.evaluate`. ``lam`` is NaN for the λ-independent reference run."""
+
+    dataset: str
+    seed: int
+    lam: float
+    experiment: BCExperiment
+
+
+def iter_runs(datasets, scale: str, methods: Sequence[str], lambdas: Sequence[float],
+              seeds: Sequence[int], device: str = "auto", *, references: Sequence[str] = (),
+              epochs: int | None = None, progress: bool = True) -> Iterator[SweepRun]:
+    """Train (or load) every (data set, seed, λ) point; yields one :class:`SweepRun` each.
+
+    Per (data set, seed) the references Non-BC and Fix-M0 (Keep-All) and ``C_0`` are obtained once;
+    per λ only the requested methods are run with ``config.lam = λ`` (λ-independent methods load
+    the shared cache entries). With ``references`` a first run with ``lam`` NaN holds those.
+    """
+    check_device(device)
+    lams = check_lambdas(lambdas)
+    names = as_list(methods, "methods", item_type=str, allowed=METHOD_ALIASES)
+    refs = as_list(references, "references", item_type=str, allowed=METHOD_ALIASES,
+                   allow_empty=True)
+    sc = get_scale(scale)
+    graphs, _ = resolve_datasets(datasets) if not isinstance(datasets, InteractionGraph) \
+        else ([datasets], [])
+    for graph in graphs:
+        for seed in as_list(seeds, "seeds", item_type=int):
+            cfg = bc_config(sc.name, graph.name, seed=seed, device=device)
+            if epochs is not None:
+                cfg = replace(cfg, epochs=int(epochs))
+            splits = version_splits(graph, cfg.times, heldout_test=cfg.heldout_test, seed=seed)
+            shared = {m: train_versions(m, graph, splits, cfg, progress=progress)
+                      for m in ("Non-BC", "Fix-M0", "Keep-All")}
+            tasks = build_tasks(graph, splits=splits)
+            z0 = shared["Fix-M0"].consumer_embeddings()
+            consumers = {n: train_consumers_cached(t, z0, sc.consumers, device=cfg.device,
+                                                   progress=progress) for n, t in tasks.items()}
+
+            def make(run_cfg, run_names, lam):
+                results = dict(shared)
+                for m in run_names:
+                    if m not in results:
+                        results[m] = train_versions(m, graph, splits, run_cfg, progress=progress)
+                exp = BCExperiment(graph.name, sc.name, graph, splits, run_cfg, sc.consumers,
+                                   list(run_names), results, tasks, consumers)
+                return SweepRun(graph.name, seed, lam, exp)
+
+            if refs:
+                yield make(cfg, refs, float("nan"))
+            for lam in lams:
+                yield make(replace(cfg, lam=lam), names, lam)
+
+
+def provenance(runs: Sequence[SweepRun]) -> pd.DataFrame:
+    """One row per (run, method, version), references included: its cache ``key`` and whether it
+    was ``from_cache`` (loaded from disk rather than trained in this process), to check what a sweep
+    retrained. (The references are run once per data set and seed and shared by every λ's run.)"""
+    rows = []
+    for r in runs:
+        for m, res in r.experiment.results.items():
+            if res.method.kind == "derived":
+                continue  # Keep-All: Non-BC's and Fix-M0's records again, nothing of its own
+            for v in res.versions:
+                rows.append({"dataset": r.dataset, "seed": r.seed, "lam": r.lam, "method": m,
+                             "version": v.k, "key": v.key, "from_cache": bool(v.from_cache)})
+    return pd.DataFrame(rows)
+
+
+def _pooled(s: pd.Series) -> float:
+    s = s.dropna()
+    return float(np.sqrt(np.mean(np.square(s)))) if len(s) else float("nan")
+
+
+def aggregate_seeds(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """Collapse per-seed rows (``evaluate`` output plus ``lam`` and ``seed``) over the seeds.
+
+    Returns:
+        :data:`SWEEP_COLUMNS` with ``version`` after ``lam``; ``n_seeds`` counts the seeds with a
+        finite value.
+    """
+    keys = ["dataset", "method", "lam", "version", "metric"]
+    df = per_seed.copy()
+    df["lam"] = df["lam"].astype(float)
+    g = df.groupby(keys, sort=False, dropna=False)
+    out = g.agg(value=("value", "mean"), std=("value", lambda s: float(s.std(ddof=1))),
+                n_seeds=("value", lambda s: int(np.isfinite(s).sum())),
+                std_consumer=("std", _pooled), n_consumer_seeds=("n_seeds", "max")).reset_index()
+    out["n_seeds"] = out["n_seeds"].astype(int)
+    out["n_consumer_seeds"] = out["n_consumer_seeds"].astype(int)
+    return out[["dataset", "method", "lam", "version"] + SWEEP_COLUMNS[3:]]
+
+
+def run_sweep(datasets, scale: str, methods: Sequence[str] = JOINT_METHODS,
+              lambdas: Sequence[float] = PAPER_LAMBDAS, seeds: Sequence[int] = (42,),
+              device: str = "auto", *, references: Sequence[str] = (), per_version: bool = False,
+              epochs: int | None = None, progress: bool = True) -> pd.DataFrame:
+    """Train (or load) and score the λ sweep (see the module docstring for the columns).
+
+    Args:
+        datasets: data set names (or one loaded graph).
+        scale: ``smoke``, ``demo`` or ``paper``.
+        methods: the swept methods (default: the paper's three joint methods).
+        lambdas: the λ grid (default: the paper's 1 ... 32).
+        seeds: training seeds of the GNN versions.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+        references: λ-independent methods added once with ``lam`` NaN (e.g. Non-BC, Fix-M0).
+        per_version: keep a ``version`` column with rows per version ``"0".."K"`` and ``"avg"``
+            (default: only the averages, without the column).
+        epochs: optional :attr:`BCTrainConfig.epochs` override (retrains everything).
+        progress: tqdm bars.
+
+    Returns:
+        The tidy frame: references first, then λ increasing, methods in Table 3 order.
+    """
+    frames = []
+    for run in iter_runs(datasets, scale, methods, lambdas, seeds, device, references=references,
+                         epochs=epochs, progress=progress):
+        e = run.experiment
+        t = evaluate_methods(e.requested(), e.tasks, e.consumers, e.keep_all, dataset=e.dataset)
+        frames.append(t.assign(lam=run.lam, seed=run.seed))
+    out = aggregate_seeds(pd.concat(frames, ignore_index=True))
+    if not per_version:
+        out = averages(out)
+    return out
+
+
+def averages(tidy: pd.DataFrame) -> pd.DataFrame:
+    """The averaged rows (``version == "avg"``) without the ``version`` column: one row per
+    dataset x method x λ x metric."""
+    if "version" not in tidy:
+        return tidy.reset_index(drop=True)
+    return tidy[tidy.version == "avg"].drop(columns="version").reset_index(drop=True)
+
+
+def _step(lo: float, hi: float, v0: float, v1: float) -> str:
+    return f"λ {lo:g}→{hi:g}: {v0:.4g} → {v1:.4g} ({v1 - v0:+.3g})"
+
+
+def monotone_report(tidy: pd.DataFrame, metrics: dict[str, int] | None = None, *,
+                    tol: float = 0.0) -> pd.DataFrame:
+    """Whether each metric moves with λ in the paper's direction (:data:`DIRECTIONS`).
+
+    Args:
+        tidy: :func:`run_sweep` output (averaged rows are used; references with NaN λ are skipped).
+        metrics: ``metric -> direction`` (default :data:`DIRECTIONS`).
+        tol: a step against the direction by at most ``tol`` is not a violation.
+
+    Returns:
+        One row per dataset x method x metric: ``expected`` (``"decreasing"``/``"increasing"``),
+        ``lambdas`` and ``values`` (mean over seeds, λ increasing), ``monotone``, ``n_violations``
+        (consecutive λ steps against the direction), ``violations`` (each step with its numbers),
+        ``spearman`` (rank correlation of the value with λ; the paper's direction has its sign).
+    """
+    metrics = DIRECTIONS if metrics is None else metrics
+    t = averages(tidy)
+    t = t[t.metric.isin(list(metrics)) & t.lam.notna()]
+    rows = []
+    for (ds, m, metric), g in t.groupby(["dataset", "method", "metric"], sort=False):
+        g = g.sort_values("lam")
+        g = g[np.isfinite(g.value)]
+        lam, val = g.lam.to_numpy(float), g.value.to_numpy(float)
+        sign = metrics[metric]
+        bad = [_step(lam[i], lam[i + 1], val[i], val[i + 1]) for i in range(len(val) - 1)
+               if sign * (val[i + 1] - val[i]) < -tol]
+        rho = (float(pd.Series(lam).rank().corr(pd.Series(val).rank()))
+               if len(val) > 1 and np.ptp(val) > 0 else float("nan"))
+        rows.append({"dataset": ds, "method": m, "metric": metric,
+                     "expected": "decreasing" if sign < 0 else "increasing",
+                     "lambdas": ", ".join(f"{x:g}" for x in lam),
+                     "values": ", ".join(f"{x:.4g}" for x in val), "monotone": not bad,
+                     "n_violations": len(bad), "violations": "; ".join(bad), "spearman": rho})
+    return pd.DataFrame(rows, columns=["dataset", "method", "metric", "expected", "lambdas",
+                                       "values", "monotone", "n_violations", "violations",
+                                       "spearman"])

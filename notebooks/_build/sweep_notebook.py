@@ -1,0 +1,190 @@
+"""Write notebook 05 (the λ sweep, the BC paper's Figure 5) with nbformat, no outputs.
+
+Usage (from the repository root)::
+
+    .venv/bin/python notebooks/_build/sweep_notebook.py
+
+Thin, as notebooks 02-04: a ``parameters`` cell (every list parameter also accepted as the string
+papermill's ``-p`` passes, e.g. ``-p lambdas "[1, 4, 16]"``), calls into
+:mod:`embcompat.backward.sweep` and :mod:`embcompat.widgets`, tables via ``save_table``, figures
+via ``savefig``, in-notebook asserts. Cell ids are stable, so regenerating gives no diff.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent.parent
+NAME = "05_lambda_sweep"
+
+INTRO = (
+    "# 05 · BC: the λ trade-off (Figure 5)\n\n"
+    "λ weighs the alignment loss against the intended task's BPR loss in the joint methods "
+    "(Hu et al., KDD 2022, Eq. 3). The paper (Sec. 5.2, Figure 5) sweeps λ ∈ {1, 2, 4, 8, 16, 32} for "
+    "Joint-NoTrans, Joint-Lin-SLoss and BC-Aligner and reports that as λ grows every method has a "
+    "larger intended degradation, a smaller unintended degradation and a smaller alignment error.\n\n"
+    "Only the joint methods are retrained per λ: λ is not part of the cache keys of M_0, Non-BC, "
+    "Fix-M0 or the consumers C_0, and λ = 16 is the default, so notebook 02/03's cache serves it. "
+    "`seeds` are training seeds of the GNN versions; with one seed (the demo default) the spread "
+    "shown is over the consumer seeds instead (the figure titles say which).\n\n"
+    "Outputs: `outputs/tables/05_lambda_sweep` (one row per data set × method × λ × metric, averaged "
+    "over versions and tasks as in Table 3; λ empty: the λ-independent references Non-BC and Fix-M0), "
+    "`05_lambda_sweep_per_version` (the same per version, for the explorer), `05_monotonicity` "
+    "(does each metric move with λ in the paper's direction?), figures `05_lambda_sweep` (Figure 5), "
+    "`05_pareto` and `05_explorer`.")
+
+PARAMS = '''import os
+
+# smoke | demo | paper
+scale = os.environ.get("EMBCOMPAT_SCALE", "demo")
+# graph data sets: a list, or a string such as "synthetic" or '["amazon-2014-hin"]';
+# None means the scale's sweep default (embcompat.backward.sweep.SWEEP_SCALES)
+datasets = None
+# one data set instead of datasets (give at most one of the two)
+dataset = None
+# swept methods (paper names or official slugs), a list or a string; None means the paper's
+# three joint methods Joint-NoTrans, Joint-Lin-SLoss, BC-Aligner
+methods = None
+# the λ grid: a list, a string "[1, 4, 16]" or "1,4,16", or one number; every λ > 0;
+# None means the scale's default (demo: 1, 4, 16, 32; paper: 1, 2, 4, 8, 16, 32)
+lambdas = None
+# training seeds of the GNN versions (official 42); None means the scale's default (demo: 42 only)
+seeds = None
+# auto | cpu | cuda | cuda:N | mps
+device = "auto"
+# True: the ipywidgets explorer; False: its static figure; None: widgets only in a live Jupyter
+# front end (a static figure under papermill and nbval)
+interactive = None'''
+
+SETUP = '''import json
+
+import matplotlib.pyplot as plt
+from IPython.display import Markdown, display
+
+from embcompat import widgets as W
+from embcompat.backward import evaluate as E
+from embcompat.backward import experiment as X
+from embcompat.backward import sweep as S
+from embcompat.params import as_optional_bool
+from embcompat.report import save_table, savefig, set_style
+from embcompat.scales import get_scale
+
+# validates every parameter; a bad value raises a ValueError naming the allowed ones
+sc = get_scale(scale)
+spec = S.resolve_sweep(sc.name, datasets=datasets, dataset=dataset, methods=methods,
+                       lambdas=lambdas, seeds=seeds)
+X.check_device(device)
+interactive = as_optional_bool(interactive, "interactive")
+set_style()
+print(f"scale={sc.name} device={device}\\ndata sets: {list(spec.datasets)}\\nmethods: "
+      f"{list(spec.methods)}\\nλ: {list(spec.lambdas)}\\ntraining seeds: {list(spec.seeds)}")'''
+
+RUN = '''sweep = S.run_sweep(list(spec.datasets), sc.name, spec.methods, spec.lambdas, spec.seeds, device,
+                    references=("Non-BC", "Fix-M0"), per_version=True, epochs=spec.epochs)
+summary = S.averages(sweep)
+swept = summary[summary.lam.notna()]
+# one row per data set x method x λ x metric, every combination present
+assert not summary.duplicated(["dataset", "method", "lam", "metric"]).any()
+assert len(swept.groupby(["dataset", "method", "lam"])) == (
+    len(spec.datasets) * len(spec.methods) * len(spec.lambdas))
+assert set(swept.lam) == set(spec.lambdas)
+refs = summary[summary.lam.isna()].set_index(["method", "metric"]).value
+assert (refs.xs("Fix-M0").loc[[E.ALIGN]] == 0).all(), "Fix-M0 alignment error must be 0"
+assert (refs.xs("Non-BC").loc[[E.INTENDED_DEG]] == 0).all(), "Non-BC intended degradation must be 0"
+display(swept[swept.metric.isin(list(S.DIRECTIONS))]
+        .pivot_table(index=["dataset", "method", "metric"], columns="lam", values="value"))'''
+
+SAVE = '''cmd = f"python -m embcompat.runner --scale {sc.name} --only 05"
+extra = {k: v for k, v in dict(datasets=datasets, dataset=dataset, methods=methods,
+                               lambdas=lambdas, seeds=seeds).items() if v is not None}
+if extra:
+    # non-default parameters: name them
+    cmd = (f"papermill notebooks/05_lambda_sweep.ipynb out.ipynb -p scale {sc.name} "
+           f"-y '{json.dumps(extra)}'")
+seed_note = (f"mean over {len(spec.seeds)} training seeds ({', '.join(map(str, spec.seeds))}), "
+             f"std = sample std over them" if len(spec.seeds) > 1 else
+             f"one training seed ({spec.seeds[0]}): std is NaN, std_consumer is the spread over "
+             f"the consumer seeds")
+save_table(summary, "05_lambda_sweep",
+           caption=f"λ sweep (Figure 5; scale={sc.name}): the Table 3 metrics averaged over versions "
+                   f"and tasks, one row per data set x method x λ x metric; {seed_note}. Empty λ: the "
+                   f"λ-independent references. Regenerate with `{cmd}`.")
+over_time = sweep[sweep.version != "avg"].reset_index(drop=True)
+save_table(over_time, "05_lambda_sweep_per_version",
+           caption=f"λ sweep per version (scale={sc.name}; {seed_note}). Regenerate with `{cmd}`.")
+print(f"{len(summary)} averaged rows, {len(over_time)} per-version rows")'''
+
+FIG5 = '''fig, spreads = W.plot_lambda_sweep(sweep)
+savefig(fig, "05_lambda_sweep")
+plt.show()
+print("error bars / bands:", "; ".join(sorted(spreads)))'''
+
+PARETO = '''fig = W.plot_pareto(sweep)
+savefig(fig, "05_pareto")
+plt.show()'''
+
+MONO = '''mono = S.monotone_report(sweep)
+save_table(mono, "05_monotonicity",
+           caption=f"Does each averaged metric move with λ as the paper reports (intended degradation "
+                   f"more negative, unintended degradation toward 0, alignment error down)? Steps "
+                   f"against that direction are listed with their numbers (scale={sc.name}; "
+                   f"{seed_note}). Regenerate with `{cmd}`.")
+assert len(mono) == len(spec.datasets) * len(spec.methods) * len(S.DIRECTIONS)
+display(mono[["dataset", "method", "metric", "expected", "values", "monotone", "spearman"]])
+print(f"{int(mono.monotone.sum())} of {len(mono)} (data set, method, metric) curves are monotone "
+      f"in the paper's direction")'''
+
+EXPLORER = '''explorer = W.show_explorer(sweep, interactive=interactive)'''
+
+
+def _params(text):
+    cell = new_code_cell(text)
+    cell.metadata["tags"] = ["parameters"]
+    return cell
+
+
+def build():
+    """The notebook object (stable cell ids ``sw05-NN``)."""
+    cells = [
+        new_markdown_cell(INTRO),
+        _params(PARAMS),
+        new_code_cell(SETUP),
+        new_markdown_cell("## Train (or load) the sweep and score it\nOne progress bar per "
+                          "version trained; cached versions load instantly."),
+        new_code_cell(RUN),
+        new_code_cell(SAVE),
+        new_markdown_cell("## Figure 5: the three metrics as functions of λ\nDegradations are "
+                          "relative to Keep-All (0 is best); grey lines are the λ-independent "
+                          "references."),
+        new_code_cell(FIG5),
+        new_markdown_cell("## The trade-off: intended vs unintended degradation\nEach point is one "
+                          "λ; the top right (both near 0) is best. Fix-M0 and Non-BC are the two "
+                          "extremes."),
+        new_code_cell(PARETO),
+        new_markdown_cell("## Does every metric move with λ in the paper's direction?"),
+        new_code_cell(MONO),
+        new_markdown_cell("## Explorer\nA λ slider, a method and a data-set selector over the "
+                          "results above (no retraining). Under papermill/nbval it shows the static "
+                          "figure of BC-Aligner at λ = 16 (or the middle λ) instead."),
+        new_code_cell(EXPLORER),
+    ]
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"display_name": "Python (embcompat)", "language": "python",
+                                 "name": "embcompat"}
+    nb.metadata["language_info"] = {"name": "python"}
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"sw05-{i:02d}"
+    return nb
+
+
+def main() -> None:
+    nb = build()
+    nbformat.validate(nb)
+    nbformat.write(nb, str(HERE / f"{NAME}.ipynb"))
+    print("wrote", HERE / f"{NAME}.ipynb")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""The λ sweep: seed aggregation, the monotonicity report, parameter resolution, and the cache
+contract (a sweep over λ retrains only the joint methods; λ = 16 reuses notebook 02/03's runs)."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from embcompat.backward import sweep as S
+from embcompat.backward.evaluate import ALIGN, INTENDED_DEG, UNINTENDED_DEG
+from embcompat.backward.experiment import run_experiment
+
+
+def _per_seed(values: dict, n_consumer=3):
+    """Rows as evaluate() + lam + seed: values[(method, lam, metric)] = [per training seed]."""
+    rows = []
+    for (m, lam, metric), vals in values.items():
+        for seed, v in enumerate(vals):
+            rows.append({"dataset": "d", "method": m, "version": "avg", "metric": metric,
+                         "value": v, "std": 0.1 * (seed + 1) if metric == UNINTENDED_DEG else np.nan,
+                         "n_seeds": n_consumer if metric == UNINTENDED_DEG else 1,
+                         "lam": lam, "seed": seed})
+    return pd.DataFrame(rows)
+
+
+def test_aggregate_seeds_mean_std_and_consumer_spread():
+    df = _per_seed({("BC-Aligner", 1.0, UNINTENDED_DEG): [-2.0, -4.0],
+                    ("BC-Aligner", 1.0, INTENDED_DEG): [-1.0, np.nan],
+                    ("Non-BC", np.nan, INTENDED_DEG): [0.0, 0.0]})
+    out = S.aggregate_seeds(df).set_index(["method", "metric"])
+    u = out.loc[("BC-Aligner", UNINTENDED_DEG)]
+    assert u.value == -3.0 and u["std"] == pytest.approx(np.std([-2, -4], ddof=1))
+    assert u.n_seeds == 2 and u.n_consumer_seeds == 3
+    assert u.std_consumer == pytest.approx(math.sqrt((0.1 ** 2 + 0.2 ** 2) / 2))
+    i = out.loc[("BC-Aligner", INTENDED_DEG)]
+    assert i.value == -1.0 and i.n_seeds == 1 and np.isnan(i["std"])   # NaN seed not counted
+    ref = out.loc[("Non-BC", INTENDED_DEG)]
+    assert np.isnan(ref.lam) and ref.n_seeds == 2                       # references kept, λ NaN
+    assert list(S.averages(S.aggregate_seeds(df)).columns) == S.SWEEP_COLUMNS
+
+
+def test_monotone_report_directions_and_violations():
+    vals = {}
+    for lam, (i, u, a) in zip([1.0, 2.0, 4.0], [(-1, -5, 0.9), (-2, -3, 0.7), (-3, -4, 0.8)]):
+        vals[("BC-Aligner", lam, INTENDED_DEG)] = [i]
+        vals[("BC-Aligner", lam, UNINTENDED_DEG)] = [u]
+        vals[("BC-Aligner", lam, ALIGN)] = [a]
+    vals[("Non-BC", np.nan, INTENDED_DEG)] = [0.0]
+    tidy = S.aggregate_seeds(_per_seed(vals))
+    rep = S.monotone_report(tidy).set_index("metric")
+    assert set(rep.method) == {"BC-Aligner"}                   # references (λ NaN) are skipped
+    assert rep.loc[INTENDED_DEG, "monotone"] and rep.loc[INTENDED_DEG, "expected"] == "decreasing"
+    assert rep.loc[INTENDED_DEG, "spearman"] == pytest.approx(-1.0)
+    assert not rep.loc[UNINTENDED_DEG, "monotone"] and rep.loc[UNINTENDED_DEG, "n_violations"] == 1
+    assert rep.loc[UNINTENDED_DEG, "violations"] == "λ 2→4: -3 → -4 (-1)"
+    assert rep.loc[ALIGN, "violations"] == "λ 2→4: 0.7 → 0.8 (+0.1)"
+    assert S.monotone_report(tidy, tol=0.2).set_index("metric").loc[ALIGN, "monotone"]
+
+
+def test_resolve_sweep_defaults_and_strings():
+    demo = S.resolve_sweep("demo")
+    assert demo == S.SWEEP_SCALES["demo"] and demo.seeds == (42,)
+    assert 16.0 in demo.lambdas                                 # λ = 16 is notebook 02/03's: free
+    got = S.resolve_sweep("smoke", datasets="synthetic", methods="joint-linear-mloss,Joint-NoTrans",
+                          lambdas="[4, 1]", seeds="7")
+    assert got.datasets == ("synthetic",) and got.methods == ("BC-Aligner", "Joint-NoTrans")
+    assert got.lambdas == (1.0, 4.0) and got.seeds == (7,)
+    assert S.resolve_sweep("smoke", dataset="synthetic").datasets == ("synthetic",)
+    with pytest.raises(ValueError, match="either dataset or datasets"):
+        S.resolve_sweep("smoke", dataset="a", datasets=["b"])
+    with pytest.raises(ValueError, match="allowed: Non-BC"):
+        S.resolve_sweep("smoke", methods=["BC-Magic"])
+    with pytest.raises(ValueError, match="λ > 0"):
+        S.resolve_sweep("smoke", lambdas="-1")
+    with pytest.raises(ValueError, match="allowed: smoke, demo, paper"):
+        S.resolve_sweep("huge")
+
+
+def test_sweep_scales_defaults():
+    assert set(S.SWEEP_SCALES) == {"smoke", "demo", "paper"}
+    for sc in S.SWEEP_SCALES.values():
+        assert set(sc.methods) == set(S.JOINT_METHODS) and sc.epochs is None
+        assert all(lam > 0 for lam in sc.lambdas) and 16.0 in sc.lambdas
+    assert S.SWEEP_SCALES["paper"].lambdas == S.PAPER_LAMBDAS
+    # the demo budget of the docstring: (new λ's) x 3 methods x 338 s within 60 minutes
+    assert (len(S.SWEEP_SCALES["demo"].lambdas) - 1) * 3 * 338 < 60 * 60
+
+
+def test_a_sweep_retrains_only_the_joint_methods(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMBCOMPAT_CACHE", str(tmp_path / "cache"))
+    methods = ["Joint-NoTrans", "BC-Aligner"]
+    first = S.provenance(list(S.iter_runs(["synthetic"], "smoke", methods, [1], [3], "cpu",
+                                          progress=False)))
+    # a fresh cache: everything trained, M_0 once (Non-BC's); the others load it from disk
+    loaded = first[first.from_cache]
+    assert set(loaded.version) == {0} and "Non-BC" not in set(loaded.method)
+    assert not first[first.version > 0].from_cache.any()
+    runs = list(S.iter_runs(["synthetic"], "smoke", methods, [1, 4], [3], "cpu", progress=False))
+    p = S.provenance(runs)
+    trained = p[~p.from_cache]
+    # only the joint methods' versions 1..4 at the new λ were trained
+    assert set(trained.method) == set(methods) and set(trained.lam) == {4.0}
+    assert set(trained.version) == {1, 2, 3, 4} and len(trained) == 8
+    keys = p.pivot_table(index=["method", "version"], columns="lam", values="key", aggfunc="first")
+    assert "Keep-All" not in set(p.method)                      # derived: no versions of its own
+    for m in ("Non-BC", "Fix-M0"):                   # shared across λ: same keys
+        assert keys.loc[m][1.0].tolist() == keys.loc[m][4.0].tolist()
+    for m in methods:
+        k1, k4 = keys.loc[m][1.0].tolist(), keys.loc[m][4.0].tolist()
+        assert k1[0] == k4[0] == keys.loc["Non-BC"][1.0].tolist()[0]   # one M_0
+        assert all(a != b for a, b in zip(k1[1:], k4[1:])) and len(k1) == 5
+    # consumers are trained once per (data set, seed) and shared by every λ
+    assert runs[0].experiment.consumers is runs[1].experiment.consumers
+    assert runs[1].experiment.config.lam == 4.0
+
+
+def test_lambda_16_reuses_run_experiment_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMBCOMPAT_CACHE", str(tmp_path / "cache"))
+    exp = run_experiment("synthetic", "smoke", ["BC-Aligner"], seed=5, device="cpu", progress=False)
+    nb03 = exp.evaluate()
+    runs = list(S.iter_runs(["synthetic"], "smoke", ["BC-Aligner"], [16], [5], "cpu",
+                            progress=False))
+    p = S.provenance(runs)
+    assert p.from_cache.all()                                    # nothing retrained at λ = 16
+    sweep = S.run_sweep(["synthetic"], "smoke", ["BC-Aligner"], [16], [5], "cpu", progress=False,
+                        per_version=True)
+    ref = nb03[nb03.method == "BC-Aligner"].set_index(["version", "metric"]).value
+    got = sweep.set_index(["version", "metric"]).value
+    pd.testing.assert_series_equal(got.sort_index(), ref.sort_index(), check_names=False)
+    assert (sweep.n_seeds == 1).all() and sweep["std"].isna().all()
+
+
+def test_run_sweep_rows_and_columns(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMBCOMPAT_CACHE", str(tmp_path / "cache"))
+    out = S.run_sweep("synthetic", "smoke", "Joint-Lin-SLoss", "[2, 8]", "[1, 2]", "cpu",
+                      references=["Fix-M0"], progress=False)
+    assert list(out.columns) == S.SWEEP_COLUMNS
+    assert not out.duplicated(["dataset", "method", "lam", "metric"]).any()
+    swept = out[out.method == "Joint-Lin-SLoss"]
+    assert sorted(swept.lam.unique()) == [2.0, 8.0] and (swept.n_seeds == 2).all()
+    assert swept.groupby("lam").metric.nunique().eq(swept.metric.nunique()).all()
+    fix = out[out.method == "Fix-M0"]
+    assert fix.lam.isna().all() and (fix[fix.metric == ALIGN].value == 0).all()

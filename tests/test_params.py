@@ -110,3 +110,14 @@ def test_optional_bool(value, expected):
 def test_optional_bool_rejects_others():
     with pytest.raises(ValueError, match="interactive: 'maybe' is not allowed; allowed: True, False"):
         as_optional_bool("maybe", "interactive")
+
+
+def test_notebook_resolvers_accept_papermill_strings():
+    """papermill -p passes lists as strings; every notebook's resolver must take them."""
+    from embcompat.backward.experiment import resolve_methods
+    from embcompat.forward.config import validate_side_infos
+
+    assert resolve_methods("[BC-Aligner, Non-BC]") == ["Non-BC", "BC-Aligner"]
+    assert validate_side_infos("[none, simclr]") == ("none", "simclr")
+    with pytest.raises(ValueError, match="allowed"):
+        validate_side_infos("[bogus]")

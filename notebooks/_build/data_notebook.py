@@ -41,6 +41,7 @@ from embcompat.data.images import load_images, sample_grid
 from embcompat.data.summary import stats_table
 from embcompat.plots_data import (plot_degree_distributions, plot_image_grid,
                                   plot_interactions_over_time, plot_rating_histograms)
+from embcompat.params import as_list
 from embcompat.report import save_table, savefig, set_style, slug
 from embcompat.scales import get_scale
 from embcompat.utils import set_seed
@@ -48,8 +49,10 @@ from embcompat.utils import set_seed
 cfg = get_scale(scale).data
 set_seed(seed)
 set_style()
-graph_names = list(datasets) if datasets is not None else list(cfg.graph_datasets)
-image_names = list(image_datasets) if image_datasets is not None else list(cfg.image_datasets)
+# lists may arrive as strings ("[a, b]") from papermill -p
+graph_names = as_list(datasets, "datasets", item_type=str) if datasets is not None else list(cfg.graph_datasets)
+image_names = (as_list(image_datasets, "image_datasets", item_type=str, allow_empty=True)
+               if image_datasets is not None else list(cfg.image_datasets))
 print(f"scale={scale}; graph data sets: {graph_names}; image data sets: {image_names}")"""),
 md("## Evolving graphs\nData sets named explicitly must exist; those from the scale's default list are skipped when their files are absent."),
 code("""graphs, skipped = load_many(graph_names, load_graph, strict=datasets is not None)

@@ -28,6 +28,7 @@ from embcompat.backward.tasks import TaskData, build_tasks
 from embcompat.backward.train import train_versions
 from embcompat.data import GRAPH_DATASETS, InteractionGraph, VersionSplit, load_graph, version_splits
 from embcompat.data.catalog import load_many
+from embcompat.params import as_list
 from embcompat.scales import get_scale
 
 __all__ = ["REAL_DATASETS", "BCExperiment", "resolve_methods", "resolve_datasets",
@@ -48,8 +49,7 @@ def resolve_methods(methods: Sequence[str] | None) -> list[str]:
     """
     if methods is None:
         return list(PAPER_ORDER)
-    if isinstance(methods, str):
-        methods = [methods]
+    methods = as_list(methods, "methods", item_type=str, allow_empty=True)  # "[a, b]" from -p
     names = {get_method(m).name for m in methods}
     if not names:
         raise ValueError(f"methods is empty; allowed: {', '.join(METHOD_NAMES)}")
@@ -72,8 +72,8 @@ def resolve_datasets(datasets: Sequence[str] | None) -> tuple[list[InteractionGr
     Raises:
         ValueError: unknown name; DataNotFoundError: a named data set is absent.
     """
-    if isinstance(datasets, str):
-        datasets = [datasets]
+    if datasets is not None:
+        datasets = as_list(datasets, "datasets", item_type=str)  # "[a, b]" from papermill -p
     names = list(datasets) if datasets is not None else list(REAL_DATASETS)
     graphs, skipped = load_many(names, load_graph, strict=datasets is not None)
     if not graphs:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 
+from embcompat.params import as_list
 from embcompat.scales import SCALES
 
 __all__ = ["SIDE_INFOS", "SIDE_INFO_LABELS", "TrainConfig", "TransformTrainConfig", "FCTScale",
@@ -227,8 +228,7 @@ def validate_side_infos(side_infos) -> tuple[str, ...]:
     Raises:
         ValueError: naming the unknown kinds and the allowed ones.
     """
-    if isinstance(side_infos, str):
-        raise ValueError(f"side_infos must be a list, e.g. [{side_infos!r}]")
+    side_infos = as_list(side_infos, "side_infos", item_type=str, allow_empty=True)  # "[a, b]" from -p
     bad = [s for s in side_infos if s not in SIDE_INFOS]
     if bad or not side_infos:
         raise ValueError(f"unknown or empty side-info kinds {bad or list(side_infos)}; allowed: "

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from embcompat import widgets as W
+from embcompat.backward import sweep_plots as SP
 from embcompat.backward.evaluate import ALIGN, INTENDED_DEG, UNINTENDED_DEG, task_metric
 
 matplotlib.use("Agg")
@@ -89,9 +90,9 @@ def test_auto_mode_is_static_outside_a_live_front_end(tmp_path, monkeypatch):
 
 def test_sweep_figures_draw_every_panel():
     t = _tidy()
-    fig, labels = W.plot_lambda_sweep(t)
+    fig, labels = SP.plot_lambda_sweep(t)
     assert len(fig.axes) == 6 and labels == {"std over 3 consumer seeds (one training seed)"}
     assert [tick.get_text() for tick in fig.axes[0].get_xticklabels()] == ["1", "4", "16"]
-    fig = W.plot_pareto(t)
+    fig = SP.plot_pareto(t)
     texts = {a.get_text() for a in fig.axes[0].texts}
     assert {"λ=1", "λ=4", "λ=16"} <= texts

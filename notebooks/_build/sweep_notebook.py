@@ -67,6 +67,7 @@ from embcompat import widgets as W
 from embcompat.backward import evaluate as E
 from embcompat.backward import experiment as X
 from embcompat.backward import sweep as S
+from embcompat.backward import sweep_plots as SP
 from embcompat.params import as_optional_bool
 from embcompat.report import save_table, savefig, set_style
 from embcompat.scales import get_scale
@@ -116,12 +117,12 @@ save_table(over_time, "05_lambda_sweep_per_version",
            caption=f"λ sweep per version (scale={sc.name}; {seed_note}). Regenerate with `{cmd}`.")
 print(f"{len(summary)} averaged rows, {len(over_time)} per-version rows")'''
 
-FIG5 = '''fig, spreads = W.plot_lambda_sweep(sweep)
+FIG5 = '''fig, spreads = SP.plot_lambda_sweep(sweep)
 savefig(fig, "05_lambda_sweep")
 plt.show()
 print("error bars / bands:", "; ".join(sorted(spreads)))'''
 
-PARETO = '''fig = W.plot_pareto(sweep)
+PARETO = '''fig = SP.plot_pareto(sweep)
 savefig(fig, "05_pareto")
 plt.show()'''
 

@@ -74,7 +74,9 @@ def savefig(fig, name: str, *, dpi: int = 120) -> dict[str, Path]:
     for ext in ("png", "pdf"):
         p = d / f"{name}.{ext}"
         with atomic_write(p) as f:
-            fig.savefig(f, format=ext, dpi=dpi, bbox_inches="tight")
+            # no creation date in the PDF, so that an unchanged figure is an unchanged file
+            meta = {"CreationDate": None} if ext == "pdf" else None
+            fig.savefig(f, format=ext, dpi=dpi, bbox_inches="tight", metadata=meta)
         paths[ext] = p
     return paths
 

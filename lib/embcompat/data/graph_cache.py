@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from embcompat.data.graphs import InteractionGraph
-from embcompat.data.resolve import cache_root
+from embcompat.data.resolve import cache_root, resolve_files
 from embcompat.utils import config_hash, file_sha256
 
 log = logging.getLogger(__name__)
@@ -52,3 +52,25 @@ def cached_graph(name: str, files: Sequence[Path], processing: dict,
     graph = build(digests)
     graph.save(path)
     return graph
+
+
+def load_folder_source(name: str, spec, parse: Callable[..., InteractionGraph], processing: dict,
+                       *, use_cache: bool = True, **resolve_kw) -> InteractionGraph:
+    """Resolve a folder source (mirror -> cache -> download), then parse it through the cache.
+
+    Args:
+        name: the registered data set name (also the graph's ``meta['source']``).
+        spec: its :class:`~embcompat.data.resolve.SourceSpec`.
+        parse: ``parse(folder, meta=...)`` building the graph from the resolved folder.
+        processing: the processing parameters (part of the cache key and of ``meta``).
+        use_cache: read and write the processed-graph cache.
+        **resolve_kw: passed to :func:`~embcompat.data.resolve.resolve_files` (e.g. ``downloader``).
+    """
+    folder = resolve_files(spec, **resolve_kw)
+    files = [folder / f.name for f in spec.files]
+
+    def build(digests: dict) -> InteractionGraph:
+        return parse(folder, meta={"source": name, "spec": name, "raw_files": digests,
+                                   "processing": processing, "folder": str(folder)})
+
+    return cached_graph(name, files, processing, build, use_cache=use_cache)

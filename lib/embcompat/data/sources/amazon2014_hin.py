@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from embcompat.data.graph_cache import cached_graph
+from embcompat.data.graph_cache import load_folder_source
 from embcompat.data.graphs import InteractionGraph
-from embcompat.data.resolve import RemoteFile, SourceSpec, resolve_files
+from embcompat.data.resolve import RemoteFile, SourceSpec
 from embcompat.data.sources import build_graph
 
 NAME = "amazon-2014-hin"
@@ -85,12 +85,5 @@ def parse(folder: Path, *, min_attr_items: int = MIN_ATTR_ITEMS, meta: dict | No
 
 def load(*, use_cache: bool = True) -> InteractionGraph:
     """Resolve (mirror -> cache -> download) and parse ``amazon-2014-hin``, through the graph cache."""
-    folder = resolve_files(SPEC)
-    files = [folder / f.name for f in SPEC.files]
     processing = {"version": PROCESSING_VERSION, "min_attr_items": MIN_ATTR_ITEMS}
-
-    def build(digests: dict) -> InteractionGraph:
-        return parse(folder, meta={"source": NAME, "spec": NAME, "raw_files": digests,
-                                   "processing": processing, "folder": str(folder)})
-
-    return cached_graph(NAME, files, processing, build, use_cache=use_cache)
+    return load_folder_source(NAME, SPEC, parse, processing, use_cache=use_cache)

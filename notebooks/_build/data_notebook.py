@@ -39,7 +39,7 @@ from embcompat.data.catalog import load_many
 from embcompat.data.graphs import assert_no_leakage, version_splits
 from embcompat.data.images import load_images, sample_grid
 from embcompat.data.summary import stats_table
-from embcompat.plots_data import (plot_degree_distributions, plot_image_grid,
+from embcompat.data.plots import (plot_degree_distributions, plot_image_grid,
                                   plot_interactions_over_time, plot_rating_histograms)
 from embcompat.params import as_list
 from embcompat.report import save_table, savefig, set_style, slug

@@ -121,10 +121,7 @@ def load_fct_data(dataset: str, train_per_class: int | None, eval_per_class: int
     """
     from embcompat.data.images import load_images
 
-    if not (dataset.startswith("imagefolder:") or dataset in ("cifar10", "cifar100", "fashion-mnist")):
-        raise ValueError(f"unknown data set {dataset!r}; allowed: cifar10, cifar100, fashion-mnist,"
-                         " imagefolder:/abs/dir")
-    ds = load_images(dataset)
+    ds = load_images(dataset)  # an unknown spec raises ValueError naming the allowed ones
     if ds.image_size[0] != ds.image_size[1]:
         raise ValueError(f"{dataset}: FCT backbones need square images, got {ds.image_size}")
     tx, ty = ds.subset("train", per_class=train_per_class, seed=data_seed)

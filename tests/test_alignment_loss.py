@@ -159,3 +159,65 @@ def test_posthoc_rejects_no_eligible_epoch():
     _, z_new, z_old = _planted()
     with pytest.raises(ValueError, match="eligible"):
         posthoc_fit_backward(z_new, z_old, epochs=50, select_after=50)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("reduction", ["mean", "sum_dims"])
+def test_weighted_node_form_equals_the_per_row_loss(k, reduction):
+    """Joint training's node-weighted form = Eq. 10 on the gathered minibatch rows, value and grads."""
+    from embcompat.losses.alignment import alignment_metric, group_weights, weighted_alignment_loss
+
+    Bs = [B.double() for B in _chain(k, seed=20 + k)]
+    g = torch.Generator().manual_seed(k)
+    n_users, n_items = 7, 9
+    zu = torch.randn(n_users, DIMS[k], generator=g, dtype=torch.float64, requires_grad=True)
+    zi = torch.randn(n_items, DIMS[k], generator=g, dtype=torch.float64, requires_grad=True)
+    tu = torch.randn(n_users, DIMS[k - 1], generator=g, dtype=torch.float64)
+    ti = torch.randn(n_items, DIMS[k - 1], generator=g, dtype=torch.float64)
+    u = torch.tensor([0, 0, 3, 6, 3, 0])  # duplicates, and users that never occur
+    p = torch.tensor([1, 8, 8, 2, 5, 1])
+    n = torch.tensor([8, 4, 0, 0, 7, 2])
+
+    rows = multi_step_alignment_loss((zu[u], zi[p], zi[n]), (tu[u], ti[p], ti[n]), Bs,
+                                     reduction=reduction)
+    want = torch.autograd.grad(rows, [zu, zi, Bs[-1].weight])
+    metric = alignment_metric(Bs, reduction=reduction)
+    node = (weighted_alignment_loss(zu, tu, group_weights([u], n_users), Bs[-1], metric)
+            + weighted_alignment_loss(zi, ti, group_weights([p, n], n_items), Bs[-1], metric))
+    got = torch.autograd.grad(node, [zu, zi, Bs[-1].weight])
+    torch.testing.assert_close(node, rows)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+    assert float(got[0][1].abs().sum()) == 0.0  # user 1 is in no group
+
+
+def test_alignment_metric_single_step_and_errors():
+    from embcompat.losses.alignment import alignment_metric, group_weights
+
+    (B,) = _chain(1)
+    torch.testing.assert_close(alignment_metric([B]), torch.eye(DIMS[0]) / DIMS[0])
+    torch.testing.assert_close(alignment_metric([B], reduction="sum_dims"), torch.eye(DIMS[0]))
+    with pytest.raises(ValueError, match="empty"):
+        alignment_metric([])
+    with pytest.raises(ValueError, match="oldest first"):
+        alignment_metric([LinearBackward(4, 4), *_chain(2)])
+    with pytest.raises(ValueError, match="at least one"):
+        group_weights([], 3)
+
+
+@pytest.mark.parametrize("multi", [False, True])
+def test_joint_alignment_term_is_the_official_per_group_sum(multi):
+    """``Alignment.loss`` (the joint methods' term) = MSE(users) + MSE(pos) + MSE(neg) over rows."""
+    from embcompat.backward.epoch import Alignment
+
+    Bs = _chain(3, seed=5)
+    g = torch.Generator().manual_seed(1)
+    ue, ie = torch.randn(6, DIMS[3], generator=g), torch.randn(10, DIMS[3], generator=g)
+    tu, ti = torch.randn(6, DIMS[2], generator=g), torch.randn(10, DIMS[2], generator=g)
+    u, p, n = (torch.randint(0, m, (12,), generator=g) for m in (6, 10, 10))
+    earlier = [B.weight.detach() for B in Bs[:-1]] if multi else []
+    got = Alignment(tu, ti, Bs[-1], earlier, lam=3.0).loss(ue, ie, u, p, n)
+    new, old = (ue[u], ie[p], ie[n]), (tu[u], ti[p], ti[n])
+    want = (multi_step_alignment_loss(new, old, Bs) if multi
+            else single_step_alignment_loss(new, old, Bs[-1]))
+    torch.testing.assert_close(got, want)

@@ -82,8 +82,9 @@ def test_sweep_scales_defaults():
         assert set(sc.methods) == set(S.JOINT_METHODS) and sc.epochs is None
         assert all(lam > 0 for lam in sc.lambdas) and 16.0 in sc.lambdas
     assert S.SWEEP_SCALES["paper"].lambdas == S.PAPER_LAMBDAS
-    # the demo budget of the docstring: (new λ's) x 3 methods x 338 s within 60 minutes
-    assert (len(S.SWEEP_SCALES["demo"].lambdas) - 1) * 3 * 338 < 60 * 60
+    # the demo sweeps the paper's grid on both offline real data sets (issue #4)
+    assert S.SWEEP_SCALES["demo"].lambdas == S.PAPER_LAMBDAS
+    assert set(S.SWEEP_SCALES["demo"].datasets) == {"amazon-2014-hin", "movielens-latest-small"}
 
 
 def test_a_sweep_retrains_only_the_joint_methods(tmp_path, monkeypatch):
@@ -141,3 +142,31 @@ def test_run_sweep_rows_and_columns(tmp_path, monkeypatch):
     assert swept.groupby("lam").metric.nunique().eq(swept.metric.nunique()).all()
     fix = out[out.method == "Fix-M0"]
     assert fix.lam.isna().all() and (fix[fix.metric == ALIGN].value == 0).all()
+
+
+def test_parallel_workers_train_the_same_sweep(tmp_path, monkeypatch):
+    """workers=2 trains the (method, λ) chains in two processes: same table as in-process."""
+    args = (["synthetic"], "smoke", ["Joint-NoTrans", "BC-Aligner"], [1, 4], [3], "cpu")
+    monkeypatch.setenv("EMBCOMPAT_CACHE", str(tmp_path / "serial"))
+    serial = S.run_sweep(*args, progress=False, per_version=True)
+    monkeypatch.setenv("EMBCOMPAT_CACHE", str(tmp_path / "parallel"))
+    runs = list(S.iter_runs(*args, workers=2, progress=False))
+    p = S.provenance(runs)
+    # every joint version came from the workers' cache entries, M_0 and Non-BC from this process
+    joint = p[p.method.isin(["Joint-NoTrans", "BC-Aligner"]) & (p.version > 0)]
+    assert len(joint) == 2 * 2 * 4 and joint.from_cache.all()
+    assert not p[(p.method == "Non-BC") & (p.version > 0)].from_cache.any()
+    parallel = S.run_sweep(*args, workers=2, progress=False, per_version=True)
+    pd.testing.assert_frame_equal(parallel, serial, check_exact=False, rtol=1e-4, atol=1e-6)
+
+
+def test_workers_must_be_a_positive_integer():
+    from embcompat.backward.parallel import train_chains
+
+    assert S.resolve_sweep("demo").workers == 2 and S.resolve_sweep("smoke").workers == 1
+    assert S.resolve_sweep("smoke", workers=3).workers == 3
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="workers must be an integer >= 1"):
+            S.resolve_sweep("smoke", workers=bad)
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        train_chains([], 0)

@@ -48,10 +48,13 @@ dataset = None
 # three joint methods Joint-NoTrans, Joint-Lin-SLoss, BC-Aligner
 methods = None
 # the λ grid: a list, a string "[1, 4, 16]" or "1,4,16", or one number; every λ > 0;
-# None means the scale's default (demo: 1, 4, 16, 32; paper: 1, 2, 4, 8, 16, 32)
+# None means the scale's default (demo and paper: 1, 2, 4, 8, 16, 32)
 lambdas = None
 # training seeds of the GNN versions (official 42); None means the scale's default (demo: 42 only)
 seeds = None
+# worker processes training the (method, λ) chains side by side; None means the scale's
+# default (demo: 2, one per core of our 2-core CPU)
+workers = None
 # auto | cpu | cuda | cuda:N | mps
 device = "auto"
 # True: the ipywidgets explorer; False: its static figure; None: widgets only in a live Jupyter
@@ -75,15 +78,17 @@ from embcompat.scales import get_scale
 # validates every parameter; a bad value raises a ValueError naming the allowed ones
 sc = get_scale(scale)
 spec = S.resolve_sweep(sc.name, datasets=datasets, dataset=dataset, methods=methods,
-                       lambdas=lambdas, seeds=seeds)
+                       lambdas=lambdas, seeds=seeds, workers=workers)
 X.check_device(device)
 interactive = as_optional_bool(interactive, "interactive")
 set_style()
 print(f"scale={sc.name} device={device}\\ndata sets: {list(spec.datasets)}\\nmethods: "
-      f"{list(spec.methods)}\\nλ: {list(spec.lambdas)}\\ntraining seeds: {list(spec.seeds)}")'''
+      f"{list(spec.methods)}\\nλ: {list(spec.lambdas)}\\ntraining seeds: {list(spec.seeds)}"
+      f"\\nworkers: {spec.workers}")'''
 
 RUN = '''sweep = S.run_sweep(list(spec.datasets), sc.name, spec.methods, spec.lambdas, spec.seeds, device,
-                    references=("Non-BC", "Fix-M0"), per_version=True, epochs=spec.epochs)
+                    references=("Non-BC", "Fix-M0"), per_version=True, epochs=spec.epochs,
+                    workers=spec.workers)
 summary = S.averages(sweep)
 swept = summary[summary.lam.notna()]
 # one row per data set x method x λ x metric, every combination present

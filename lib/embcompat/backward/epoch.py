@@ -8,7 +8,7 @@ snap-stanford/bc-emb (read, not copied):
   BatchNorm uses the statistics of all ``U + I`` nodes) and takes one Adam step on
   ``BPR + reg * L2(batch embeddings) [+ lam * alignment]``; the alignment terms of the batch's users,
   positive and negative items are summed (``torch.nn.MSELoss`` each), multi-step through the frozen
-  earlier ``B``'s;
+  earlier ``B``'s (computed once per node, weighted by its count in the batch: the same loss);
 * every ``eval_every`` epochs the model (eval mode) embeds every node, Recall@K is measured, and the
   best epoch by Recall@50 (strictly better; joint methods only after ``select_after``) is kept:
   its weights, its ``B`` and its embeddings.
@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from embcompat.backward.intended import VersionEvaluator
-from embcompat.losses.alignment import multi_step_alignment_loss, single_step_alignment_loss
+from embcompat.losses.alignment import alignment_metric, group_weights, weighted_alignment_loss
 from embcompat.losses.bpr import bpr_terms
 from embcompat.models.gnn import PinSAGE, VersionGraph
 from embcompat.sampling import BPRSampler
@@ -49,13 +49,22 @@ class Alignment:
     earlier: list[Tensor] = field(default_factory=list)
     lam: float = 16.0
 
+    def __post_init__(self) -> None:
+        # Eq. 10 (or Eq. 7 without earlier B's) as one (d_{k-1}, d_{k-1}) matrix; frozen per version
+        self.metric = alignment_metric([*self.earlier, self.B]).to(self.target_user.device)
+
     def loss(self, ue: Tensor, ie: Tensor, u: Tensor, p: Tensor, n: Tensor) -> Tensor:
-        """Alignment loss of a batch (users, positive items, negative items), unweighted."""
-        new = (ue[u], ie[p], ie[n])
-        old = (self.target_user[u], self.target_item[p], self.target_item[n])
-        if self.earlier:
-            return multi_step_alignment_loss(new, old, [*self.earlier, self.B])
-        return single_step_alignment_loss(new, old, self.B)
+        """Alignment loss of a batch (users, positive items, negative items), unweighted.
+
+        The official sum ``MSE(users) + MSE(pos items) + MSE(neg items)`` over the batch rows
+        (multi-step through the frozen earlier B's), computed once per node with the rows' counts
+        as weights (:func:`~embcompat.losses.alignment.weighted_alignment_loss`; equal to
+        :func:`~embcompat.losses.alignment.multi_step_alignment_loss` on the gathered rows, tested).
+        """
+        wu = group_weights([u], ue.shape[0])
+        wi = group_weights([p, n], ie.shape[0])
+        return (weighted_alignment_loss(ue, self.target_user, wu, self.B, self.metric)
+                + weighted_alignment_loss(ie, self.target_item, wi, self.B, self.metric))
 
     @torch.no_grad()
     def mse(self, ue: Tensor, ie: Tensor) -> tuple[float, float]:
@@ -145,7 +154,8 @@ def fit_version(model: PinSAGE, g: VersionGraph, sampler: BPRSampler, evaluator:
         t0, total, steps = time.perf_counter(), 0.0, 0
         for u, p, n in sampler.batches(generator):
             ue, ie = model(g)
-            bpr, l2 = bpr_terms(ue[u], ie[p], ie[n])
+            # index_select: its backward (index_add) is cheaper than ue[u]'s (index_put, accumulate)
+            bpr, l2 = bpr_terms(ue.index_select(0, u), ie.index_select(0, p), ie.index_select(0, n))
             loss = bpr + reg * l2
             if alignment is not None:
                 loss = loss + alignment.lam * alignment.loss(ue, ie, u, p, n)

@@ -59,6 +59,7 @@ from embcompat.backward.consumers import train_consumers_cached
 from embcompat.backward.evaluate import ALIGN, INTENDED_DEG, UNINTENDED_DEG, evaluate_methods
 from embcompat.backward.experiment import BCExperiment, bc_config, check_device, resolve_datasets
 from embcompat.backward.methods import METHOD_NAMES, METHODS
+from embcompat.backward.parallel import ChainJob, train_chains
 from embcompat.backward.tasks import build_tasks
 from embcompat.backward.train import train_versions
 from embcompat.data import InteractionGraph, version_splits
@@ -95,6 +96,7 @@ class SweepScale:
         seeds: training seeds of the GNN versions.
         epochs: override of :attr:`BCTrainConfig.epochs` (``None``: the scale's; any other value
             retrains everything, references included).
+        workers: processes training the (method, λ) chains (:mod:`embcompat.backward.parallel`).
     """
 
     datasets: tuple[str, ...]
@@ -102,12 +104,14 @@ class SweepScale:
     methods: tuple[str, ...] = JOINT_METHODS
     seeds: tuple[int, ...] = (42,)
     epochs: int | None = None
+    workers: int = 1
 
 
 #: Per-scale defaults; the budget arithmetic is in the module docstring.
 SWEEP_SCALES: dict[str, SweepScale] = {
     "smoke": SweepScale(datasets=("synthetic",), lambdas=(1.0, 4.0, 16.0), seeds=(42, 43)),
-    "demo": SweepScale(datasets=("amazon-2014-hin",), lambdas=(1.0, 4.0, 16.0, 32.0), seeds=(42,)),
+    "demo": SweepScale(datasets=("amazon-2014-hin", "movielens-latest-small"), seeds=(42,),
+                       workers=2),
     "paper": SweepScale(datasets=("amazon2018-musical-instruments",), lambdas=PAPER_LAMBDAS,
                         seeds=(42, 43, 44)),
 }
@@ -121,7 +125,7 @@ def get_sweep_scale(scale: str) -> SweepScale:
 
 
 def resolve_sweep(scale: str, *, datasets=None, dataset=None, methods=None, lambdas=None,
-                  seeds=None, epochs: int | None = None) -> SweepScale:
+                  seeds=None, epochs: int | None = None, workers=None) -> SweepScale:
     """Validate notebook parameters (any form :func:`embcompat.params.as_list` accepts) and fill
     the ``None`` ones from :data:`SWEEP_SCALES`.
 
@@ -132,6 +136,7 @@ def resolve_sweep(scale: str, *, datasets=None, dataset=None, methods=None, lamb
         lambdas: λ values > 0.
         seeds: training seeds (integers).
         epochs: see :attr:`SweepScale.epochs`.
+        workers: see :attr:`SweepScale.workers` (an integer >= 1).
 
     Returns:
         The resolved :class:`SweepScale` (methods canonical and in the order given, λ sorted).
@@ -148,9 +153,13 @@ def resolve_sweep(scale: str, *, datasets=None, dataset=None, methods=None, lamb
                                                       allowed=METHOD_ALIASES)
     lams = base.lambdas if lambdas is None else check_lambdas(lambdas)
     sd = base.seeds if seeds is None else as_list(seeds, "seeds", item_type=int)
+    if workers is None:
+        workers = base.workers
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
     return SweepScale(datasets=tuple(dict.fromkeys(ds)), lambdas=tuple(lams),
                       methods=tuple(dict.fromkeys(ms)), seeds=tuple(dict.fromkeys(sd)),
-                      epochs=base.epochs if epochs is None else int(epochs))
+                      epochs=base.epochs if epochs is None else int(epochs), workers=workers)
 
 
 @dataclass
@@ -166,12 +175,16 @@ class SweepRun:
 
 def iter_runs(datasets, scale: str, methods: Sequence[str], lambdas: Sequence[float],
               seeds: Sequence[int], device: str = "auto", *, references: Sequence[str] = (),
-              epochs: int | None = None, progress: bool = True) -> Iterator[SweepRun]:
+              epochs: int | None = None, workers: int = 1,
+              progress: bool = True) -> Iterator[SweepRun]:
     """Train (or load) every (data set, seed, λ) point; yields one :class:`SweepRun` each.
 
-    Per (data set, seed) the references Non-BC and Fix-M0 (Keep-All) and ``C_0`` are obtained once;
-    per λ only the requested methods are run with ``config.lam = λ`` (λ-independent methods load
-    the shared cache entries). With ``references`` a first run with ``lam`` NaN holds those.
+    Three phases: per (data set, seed) the references Non-BC and Fix-M0 (Keep-All) and ``C_0`` are
+    obtained once, in this process; then every (method, λ) chain that the references do not cover
+    is trained: with ``workers > 1`` first by :func:`~embcompat.backward.parallel.train_chains`
+    (that many processes, the largest data set first; cached chains load in a moment), else in
+    this process as each point is assembled. ``from_cache`` (:func:`provenance`) is therefore True
+    for everything trained by a worker. With ``references`` a first run per (data set, seed) with ``lam`` NaN holds those.
     """
     check_device(device)
     lams = check_lambdas(lambdas)
@@ -181,6 +194,7 @@ def iter_runs(datasets, scale: str, methods: Sequence[str], lambdas: Sequence[fl
     sc = get_scale(scale)
     graphs, _ = resolve_datasets(datasets) if not isinstance(datasets, InteractionGraph) \
         else ([datasets], [])
+    prepared = []
     for graph in graphs:
         for seed in as_list(seeds, "seeds", item_type=int):
             cfg = bc_config(sc.name, graph.name, seed=seed, device=device)
@@ -193,20 +207,29 @@ def iter_runs(datasets, scale: str, methods: Sequence[str], lambdas: Sequence[fl
             z0 = shared["Fix-M0"].consumer_embeddings()
             consumers = {n: train_consumers_cached(t, z0, sc.consumers, device=cfg.device,
                                                    progress=progress) for n, t in tasks.items()}
+            prepared.append((graph, seed, cfg, splits, shared, tasks, consumers))
 
-            def make(run_cfg, run_names, lam):
-                results = dict(shared)
-                for m in run_names:
-                    if m not in results:
-                        results[m] = train_versions(m, graph, splits, run_cfg, progress=progress)
-                exp = BCExperiment(graph.name, sc.name, graph, splits, run_cfg, sc.consumers,
-                                   list(run_names), results, tasks, consumers)
-                return SweepRun(graph.name, seed, lam, exp)
+    by_size = sorted(prepared, key=lambda p: -p[0].num_edges)
+    jobs = [ChainJob(graph, splits, m, replace(cfg, lam=lam))
+            for graph, _, cfg, splits, shared, _, _ in by_size
+            for lam in lams for m in names if m not in shared]
+    if workers > 1:
+        train_chains(jobs, workers, progress=progress)
 
-            if refs:
-                yield make(cfg, refs, float("nan"))
-            for lam in lams:
-                yield make(replace(cfg, lam=lam), names, lam)
+    for graph, seed, cfg, splits, shared, tasks, consumers in prepared:
+        def make(run_cfg, run_names, lam):
+            results = dict(shared)
+            for m in run_names:
+                if m not in results:  # loads from the cache if a worker trained it
+                    results[m] = train_versions(m, graph, splits, run_cfg, progress=progress)
+            exp = BCExperiment(graph.name, sc.name, graph, splits, run_cfg, sc.consumers,
+                               list(run_names), results, tasks, consumers)
+            return SweepRun(graph.name, seed, lam, exp)
+
+        if refs:
+            yield make(cfg, refs, float("nan"))
+        for lam in lams:
+            yield make(replace(cfg, lam=lam), names, lam)
 
 
 def provenance(runs: Sequence[SweepRun]) -> pd.DataFrame:
@@ -251,7 +274,7 @@ def aggregate_seeds(per_seed: pd.DataFrame) -> pd.DataFrame:
 def run_sweep(datasets, scale: str, methods: Sequence[str] = JOINT_METHODS,
               lambdas: Sequence[float] = PAPER_LAMBDAS, seeds: Sequence[int] = (42,),
               device: str = "auto", *, references: Sequence[str] = (), per_version: bool = False,
-              epochs: int | None = None, progress: bool = True) -> pd.DataFrame:
+              epochs: int | None = None, workers: int = 1, progress: bool = True) -> pd.DataFrame:
     """Train (or load) and score the λ sweep (see the module docstring for the columns).
 
     Args:
@@ -265,6 +288,7 @@ def run_sweep(datasets, scale: str, methods: Sequence[str] = JOINT_METHODS,
         per_version: keep a ``version`` column with rows per version ``"0".."K"`` and ``"avg"``
             (default: only the averages, without the column).
         epochs: optional :attr:`BCTrainConfig.epochs` override (retrains everything).
+        workers: processes training the (method, λ) chains (1: this process).
         progress: tqdm bars.
 
     Returns:
@@ -272,7 +296,7 @@ def run_sweep(datasets, scale: str, methods: Sequence[str] = JOINT_METHODS,
     """
     frames = []
     for run in iter_runs(datasets, scale, methods, lambdas, seeds, device, references=references,
-                         epochs=epochs, progress=progress):
+                         epochs=epochs, workers=workers, progress=progress):
         e = run.experiment
         t = evaluate_methods(e.requested(), e.tasks, e.consumers, e.keep_all, dataset=e.dataset)
         frames.append(t.assign(lam=run.lam, seed=run.seed))

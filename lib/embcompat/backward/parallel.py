@@ -12,7 +12,9 @@ chains on amazon-2014-hin in 22.5 s together, one 2-thread process one chain in 
 (2-epoch chains, 1.33x the throughput).
 
 The caller must have trained (or cached) ``M_0`` and every reference first: workers only read
-them, so no two processes ever write the same cache entry.
+them, so no two processes ever write the same cache entry. Workers are *spawned* (fresh
+interpreters): from a notebook that just works; from a script, call under
+``if __name__ == "__main__":`` as with any spawn-based multiprocessing.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import multiprocessing as mp
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -100,7 +103,11 @@ def train_chains(jobs: Sequence[ChainJob], workers: int = 1, *, progress: bool =
                 except Exception as e:
                     for other in futures:
                         other.cancel()
-                    raise RuntimeError(f"training the chain {job.label} failed: {e}") from e
+                    hint = ""
+                    if isinstance(e, BrokenProcessPool):
+                        hint = (" (a worker died: out of memory, killed, or a script that starts "
+                                "workers without an `if __name__ == \"__main__\":` guard)")
+                    raise RuntimeError(f"training the chain {job.label} failed: {e}{hint}") from e
                 bar.set_postfix_str(f"{job.label}: {seconds[job.label]:.0f} s")
                 bar.update(1)
         return seconds

@@ -26,20 +26,20 @@ Reference methods (``references=("Non-BC", "Fix-M0")``) are added once per data 
 NaN (they do not depend on λ).
 
 **Per-scale defaults** (:data:`SWEEP_SCALES`). The demo budget is "notebook 05 within 60 minutes
-from notebook 02/03's cache" on the 2-core machine, from the measured per-epoch times
-(``benchmarks/results/bc_epoch.md``; demo preset, 30 epochs, 1 torch thread, shared machine). On
-amazon-2014-hin Non-BC takes 0.76 + 1.30 + 2.13 + 3.33 = 7.52 s per epoch summed over v1..v4, a
-joint method up to 1.5x that, so one joint method at one new λ costs 30 x 7.52 x 1.5 = 338 s
-(movielens-latest-small: 30 x 3.75 x 1.5 = 169 s). With notebook 02/03's cache, λ = 16 and all
-the references and consumers are free, so the cost is (new λ's) x (methods) x 338 s:
+from notebook 02/03's cache" on the 2-core machine. With that cache, λ = 16, the references and
+the consumers are free, so the cost is the 5 new λ's x 3 joint methods x 2 data sets = 30 chains
+(versions 1..4 of one method at one λ, 30 epochs each). Measured on an otherwise idle machine
+with two 1-thread workers (:mod:`embcompat.backward.parallel`): a BC-Aligner chain's epochs sum to
+8.0 s over v1..v4 on amazon-2014-hin and 4.5 s on movielens-latest-small, so about 260 s and
+145 s per chain with evaluation, 30 chains / 2 workers = about 50 minutes. The whole demo run
+(``python -m embcompat.runner --scale demo --only 05``, every chain trained, plus scoring) took
+**46.5 minutes** wall (2026-11-22, peak RSS 1.2 GB). Without the workers (one 2-thread process) it
+would be about 63 minutes, and before the joint alignment term was computed per node
+(:func:`~embcompat.losses.alignment.weighted_alignment_loss`) about 85.
 
-* the paper's full grid {1, 2, 4, 8, 16, 32} x 3 methods = 5 x 3 x 338 s = 85 min: too long;
-* the demo default, λ in {1, 4, 16, 32} x 3 methods = 3 x 3 x 338 s = 51 min, plus scoring
-  (seconds per λ): inside 60 minutes. The four values span the paper's grid (both ends, and 4, 16
-  between them), all on its log2 axis;
-* movielens-latest-small with the full grid would take 5 x 3 x 169 s = 42 min, but its intended
-  Recall@50 is too erratic between versions (0.2-6.6 %) to read a trend from; pass
-  ``datasets=["movielens-latest-small"]`` to run it.
+movielens-latest-small's intended Recall@50 is erratic between versions (each test half holds
+about 35-50 users), so read its trends with care; amazon-2014-hin has thousands of test edges per
+version.
 
 The demo uses **one training seed** (42, notebook 02's), so ``std`` is NaN there and the figures
 show the consumer-seed spread instead (their captions say which). No epoch override: changing the

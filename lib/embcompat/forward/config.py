@@ -138,8 +138,10 @@ class FCTScale:
         bct_lambda: weight of BCT's influence loss.
         transform_train: the transformation h.
         side_transform_train: the side-info transformation g of the sequence experiment.
-        seed: seeds every model (the alternate old model and the Mixup one, the paper's
-            "alternate model + Mixup", use ``seed + alt_seed_offset``).
+        seed: the run seed; each model trains from its own
+            :func:`~embcompat.forward.experiment.model_seed` of it, its kind and class count (the
+            alternate old model and the Mixup one, the paper's "alternate model + Mixup", start
+            from ``seed + alt_seed_offset``).
         alt_seed_offset: seed offset of the alternate old models.
         side_infos: the side-info kinds notebooks 06/07 evaluate.
         sequence_fractions: class fractions of v1, v2, v3 (v2 = old and v3 = new when

@@ -170,3 +170,21 @@ def test_workers_must_be_a_positive_integer():
             S.resolve_sweep("smoke", workers=bad)
     with pytest.raises(ValueError, match="workers must be >= 1"):
         train_chains([], 0)
+
+
+def test_select_start_override_retrains_only_the_joint_methods(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMBCOMPAT_CACHE", str(tmp_path / "cache"))
+    args = (["synthetic"], "smoke", ["BC-Aligner"], [4], [3], "cpu")
+    base = S.provenance(list(S.iter_runs(*args, references=["Non-BC"], progress=False)))
+    later = S.provenance(list(S.iter_runs(*args, references=["Non-BC"], select_start=1,
+                                          progress=False)))
+    joint = later[later.method == "BC-Aligner"]
+    assert not joint[joint.version > 0].from_cache.any()          # retrained with the new rule
+    assert later[later.method == "Non-BC"].from_cache.all()        # references: from the cache
+    assert set(joint.key) != set(base[base.method == "BC-Aligner"].key)
+    assert S.resolve_sweep("smoke", select_start=1).select_start == 1
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="select_start must be an integer >= 0"):
+            S.resolve_sweep("smoke", select_start=bad)
+    with pytest.raises(ValueError, match="select_start"):
+        list(S.iter_runs(*args, select_start=99, progress=False))   # beyond the epochs

@@ -29,6 +29,11 @@ INTRO = (
     "Fix-M0 or the consumers C_0, and λ = 16 is the default, so notebook 02/03's cache serves it. "
     "`seeds` are training seeds of the GNN versions; with one seed (the demo default) the spread "
     "shown is over the consumer seeds instead (the figure titles say which).\n\n"
+    "The joint methods keep their best epoch by validation Recall@50, counted only after "
+    "`select_start` epochs. The demo uses 3 of 30, the official 10 %. Larger λ makes Recall peak "
+    "earlier, before the alignment has converged, which can flatten the alignment and "
+    "unintended curves. `docs/deviations.md` has the measurement. Try `-p select_start 15`, which "
+    "retrains only the joint methods.\n\n"
     "Outputs: `outputs/tables/05_lambda_sweep` (one row per data set × method × λ × metric, averaged "
     "over versions and tasks as in Table 3; λ empty: the λ-independent references Non-BC and Fix-M0), "
     "`05_lambda_sweep_per_version` (the same per version, for the explorer), `05_monotonicity` "
@@ -52,6 +57,9 @@ methods = None
 lambdas = None
 # training seeds of the GNN versions (official 42); None means the scale's default (demo: 42 only)
 seeds = None
+# joint methods select their best epoch only after this one; None means the scale's (demo: 3 of
+# 30 epochs, the official 10 %); a larger value retrains only the joint methods
+select_start = None
 # worker processes training the (method, λ) chains side by side; None means the scale's
 # default (demo: 2, one per core of our 2-core CPU)
 workers = None
@@ -78,7 +86,7 @@ from embcompat.scales import get_scale
 # validates every parameter; a bad value raises a ValueError naming the allowed ones
 sc = get_scale(scale)
 spec = S.resolve_sweep(sc.name, datasets=datasets, dataset=dataset, methods=methods,
-                       lambdas=lambdas, seeds=seeds, workers=workers)
+                       lambdas=lambdas, seeds=seeds, select_start=select_start, workers=workers)
 X.check_device(device)
 interactive = as_optional_bool(interactive, "interactive")
 set_style()
@@ -88,7 +96,7 @@ print(f"scale={sc.name} device={device}\\ndata sets: {list(spec.datasets)}\\nmet
 
 RUN = '''sweep = S.run_sweep(list(spec.datasets), sc.name, spec.methods, spec.lambdas, spec.seeds, device,
                     references=("Non-BC", "Fix-M0"), per_version=True, epochs=spec.epochs,
-                    workers=spec.workers)
+                    select_start=spec.select_start, workers=spec.workers)
 summary = S.averages(sweep)
 swept = summary[summary.lam.notna()]
 # one row per data set x method x λ x metric, every combination present
@@ -104,7 +112,8 @@ display(swept[swept.metric.isin(list(S.DIRECTIONS))]
 
 SAVE = '''cmd = f"python -m embcompat.runner --scale {sc.name} --only 05"
 extra = {k: v for k, v in dict(datasets=datasets, dataset=dataset, methods=methods,
-                               lambdas=lambdas, seeds=seeds).items() if v is not None}
+                               lambdas=lambdas, seeds=seeds,
+                               select_start=select_start).items() if v is not None}
 if extra:
     # non-default parameters: name them
     cmd = (f"papermill notebooks/05_lambda_sweep.ipynb out.ipynb -p scale {sc.name} "
@@ -113,6 +122,8 @@ seed_note = (f"mean over {len(spec.seeds)} training seeds ({', '.join(map(str, s
              f"std = sample std over them" if len(spec.seeds) > 1 else
              f"one training seed ({spec.seeds[0]}): std is NaN, std_consumer is the spread over "
              f"the consumer seeds")
+first = spec.select_start if spec.select_start is not None else sc.bc.select_start
+seed_note += f"; joint methods select their epoch after epoch {first}"
 save_table(summary, "05_lambda_sweep",
            caption=f"λ sweep (Figure 5; scale={sc.name}): the Table 3 metrics averaged over versions "
                    f"and tasks, one row per data set x method x λ x metric; {seed_note}. Empty λ: the "

@@ -96,6 +96,8 @@ class SweepScale:
         seeds: training seeds of the GNN versions.
         epochs: override of :attr:`BCTrainConfig.epochs` (``None``: the scale's; any other value
             retrains everything, references included).
+        select_start: override of :attr:`BCTrainConfig.select_start` (``None``: the scale's;
+            another value retrains only the joint methods, which alone select with it).
         workers: processes training the (method, λ) chains (:mod:`embcompat.backward.parallel`).
     """
 
@@ -104,6 +106,7 @@ class SweepScale:
     methods: tuple[str, ...] = JOINT_METHODS
     seeds: tuple[int, ...] = (42,)
     epochs: int | None = None
+    select_start: int | None = None
     workers: int = 1
 
 
@@ -125,7 +128,8 @@ def get_sweep_scale(scale: str) -> SweepScale:
 
 
 def resolve_sweep(scale: str, *, datasets=None, dataset=None, methods=None, lambdas=None,
-                  seeds=None, epochs: int | None = None, workers=None) -> SweepScale:
+                  seeds=None, epochs: int | None = None, select_start=None,
+                  workers=None) -> SweepScale:
     """Validate notebook parameters (any form :func:`embcompat.params.as_list` accepts) and fill
     the ``None`` ones from :data:`SWEEP_SCALES`.
 
@@ -136,6 +140,7 @@ def resolve_sweep(scale: str, *, datasets=None, dataset=None, methods=None, lamb
         lambdas: λ values > 0.
         seeds: training seeds (integers).
         epochs: see :attr:`SweepScale.epochs`.
+        select_start: see :attr:`SweepScale.select_start` (an integer >= 0).
         workers: see :attr:`SweepScale.workers` (an integer >= 1).
 
     Returns:
@@ -153,13 +158,18 @@ def resolve_sweep(scale: str, *, datasets=None, dataset=None, methods=None, lamb
                                                       allowed=METHOD_ALIASES)
     lams = base.lambdas if lambdas is None else check_lambdas(lambdas)
     sd = base.seeds if seeds is None else as_list(seeds, "seeds", item_type=int)
+    if select_start is not None and (isinstance(select_start, bool)
+                                     or not isinstance(select_start, int) or select_start < 0):
+        raise ValueError(f"select_start must be an integer >= 0, got {select_start!r}")
     if workers is None:
         workers = base.workers
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
     return SweepScale(datasets=tuple(dict.fromkeys(ds)), lambdas=tuple(lams),
                       methods=tuple(dict.fromkeys(ms)), seeds=tuple(dict.fromkeys(sd)),
-                      epochs=base.epochs if epochs is None else int(epochs), workers=workers)
+                      epochs=base.epochs if epochs is None else int(epochs),
+                      select_start=base.select_start if select_start is None else select_start,
+                      workers=workers)
 
 
 @dataclass
@@ -175,7 +185,7 @@ class SweepRun:
 
 def iter_runs(datasets, scale: str, methods: Sequence[str], lambdas: Sequence[float],
               seeds: Sequence[int], device: str = "auto", *, references: Sequence[str] = (),
-              epochs: int | None = None, workers: int = 1,
+              epochs: int | None = None, select_start: int | None = None, workers: int = 1,
               progress: bool = True) -> Iterator[SweepRun]:
     """Train (or load) every (data set, seed, λ) point; yields one :class:`SweepRun` each.
 
@@ -200,6 +210,9 @@ def iter_runs(datasets, scale: str, methods: Sequence[str], lambdas: Sequence[fl
             cfg = bc_config(sc.name, graph.name, seed=seed, device=device)
             if epochs is not None:
                 cfg = replace(cfg, epochs=int(epochs))
+            if select_start is not None:
+                cfg = replace(cfg, select_start=int(select_start))
+            cfg.validate()
             splits = version_splits(graph, cfg.times, heldout_test=cfg.heldout_test, seed=seed)
             shared = {m: train_versions(m, graph, splits, cfg, progress=progress)
                       for m in ("Non-BC", "Fix-M0", "Keep-All")}
@@ -274,7 +287,8 @@ def aggregate_seeds(per_seed: pd.DataFrame) -> pd.DataFrame:
 def run_sweep(datasets, scale: str, methods: Sequence[str] = JOINT_METHODS,
               lambdas: Sequence[float] = PAPER_LAMBDAS, seeds: Sequence[int] = (42,),
               device: str = "auto", *, references: Sequence[str] = (), per_version: bool = False,
-              epochs: int | None = None, workers: int = 1, progress: bool = True) -> pd.DataFrame:
+              epochs: int | None = None, select_start: int | None = None, workers: int = 1,
+              progress: bool = True) -> pd.DataFrame:
     """Train (or load) and score the λ sweep (see the module docstring for the columns).
 
     Args:
@@ -288,6 +302,8 @@ def run_sweep(datasets, scale: str, methods: Sequence[str] = JOINT_METHODS,
         per_version: keep a ``version`` column with rows per version ``"0".."K"`` and ``"avg"``
             (default: only the averages, without the column).
         epochs: optional :attr:`BCTrainConfig.epochs` override (retrains everything).
+        select_start: optional :attr:`BCTrainConfig.select_start` override (retrains the joint
+            methods only).
         workers: processes training the (method, λ) chains (1: this process).
         progress: tqdm bars.
 
@@ -296,7 +312,8 @@ def run_sweep(datasets, scale: str, methods: Sequence[str] = JOINT_METHODS,
     """
     frames = []
     for run in iter_runs(datasets, scale, methods, lambdas, seeds, device, references=references,
-                         epochs=epochs, workers=workers, progress=progress):
+                         epochs=epochs, select_start=select_start, workers=workers,
+                         progress=progress):
         e = run.experiment
         t = evaluate_methods(e.requested(), e.tasks, e.consumers, e.keep_all, dataset=e.dataset)
         frames.append(t.assign(lam=run.lam, seed=run.seed))

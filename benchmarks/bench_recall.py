@@ -118,7 +118,7 @@ def main() -> None:
         f"Data (synthetic, power-law degrees): {USERS:,} users, {ITEMS:,} items, {DIM}-d float32, "
         f"{E_EVAL:,} eval edges ({ours['n_users']:,} scored users), {E_TRAIN:,} train edges, "
         f"K = 10/20/50/100. Machine: {platform.machine()}, torch threads {ours['threads']}, "
-        f"shared with other jobs (1-min load average {load[0]:.1f} at the start): wall times "
+        f"1-min load average {load[0]:.1f} at the start (other jobs may share the cores): wall times "
         f"are noisy, CPU times (user+sys of the process) less so. Each row is a fresh "
         f"subprocess; peak = ru_maxrss incl. the Python+torch+data baseline of "
         f"{base['peak_mb']:.0f} MB.",

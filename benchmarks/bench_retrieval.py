@@ -145,7 +145,7 @@ def main() -> None:
         f"Command: `{cmd}`",
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"`torch.set_num_threads({ours['threads']})`, shared with other jobs (1-min load average "
+        f"`torch.set_num_threads({ours['threads']})` (1-min load average "
         f"{load[0]:.1f} at the start, {load_end[0]:.1f} at the end: wall times are noisy, so the "
         f"minimum over repeats is the headline; CPU = `time.process_time`, user+sys of all "
         f"threads, is less noisy). Data: N = {args.n}, 128-d, 100 classes (the fct_eval_N2000 "

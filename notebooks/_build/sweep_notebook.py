@@ -30,10 +30,11 @@ INTRO = (
     "`seeds` are training seeds of the GNN versions; with one seed (the demo default) the spread "
     "shown is over the consumer seeds instead (the figure titles say which).\n\n"
     "The joint methods keep their best epoch by validation Recall@50, counted only after "
-    "`select_start` epochs. The demo uses 3 of 30, the official 10 %. Larger λ makes Recall peak "
-    "earlier, before the alignment has converged, which can flatten the alignment and "
-    "unintended curves. `docs/deviations.md` has the measurement. Try `-p select_start 15`, which "
-    "retrains only the joint methods.\n\n"
+    "`select_start` epochs. The demo uses 15 of 30. The official 10 % would be epoch 3; larger λ "
+    "makes Recall peak earlier, before the alignment has converged, and with selection after "
+    "epoch 3 the alignment and unintended curves came out flat or reversed. "
+    "`docs/deviations.md` has the measurement. `-p select_start 3` reproduces it, and retrains "
+    "only the joint methods.\n\n"
     "Outputs: `outputs/tables/05_lambda_sweep` (one row per data set × method × λ × metric, averaged "
     "over versions and tasks as in Table 3; λ empty: the λ-independent references Non-BC and Fix-M0), "
     "`05_lambda_sweep_per_version` (the same per version, for the explorer), `05_monotonicity` "
@@ -57,8 +58,8 @@ methods = None
 lambdas = None
 # training seeds of the GNN versions (official 42); None means the scale's default (demo: 42 only)
 seeds = None
-# joint methods select their best epoch only after this one; None means the scale's (demo: 3 of
-# 30 epochs, the official 10 %); a larger value retrains only the joint methods
+# joint methods select their best epoch only after this one; None means the scale's (demo: 15 of
+# 30 epochs; paper: 50 of 500, the official); another value retrains only the joint methods
 select_start = None
 # worker processes training the (method, λ) chains side by side; None means the scale's
 # default (demo: 2, one per core of our 2-core CPU)

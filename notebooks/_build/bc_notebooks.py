@@ -11,12 +11,8 @@ the same parameters, so 03 and 04 load what 02 trained (same config hashes).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-HERE = Path(__file__).resolve().parent.parent
+from nbformat.v4 import new_code_cell, new_markdown_cell
+from nbtools import notebook, params_cell, write
 
 _COMMON = '''# Table 3 methods, paper names or official slugs (Non-BC, Post-Lin-SLoss, Post-Lin-MLoss,
 # Joint-NoTrans, Joint-Lin-SLoss, BC-Aligner, Fix-M0, Finetune-M0, Keep-All); None means all nine
@@ -65,22 +61,6 @@ set_style()
 print(f"scale={sc.name} dataset={name} seed={seed} device={device}\\nmethods: {method_names}")'''
 
 
-def _nb(cells, prefix):
-    nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"display_name": "Python (embcompat)", "language": "python",
-                                 "name": "embcompat"}
-    nb.metadata["language_info"] = {"name": "python"}
-    for i, cell in enumerate(nb.cells):  # stable ids: regenerating gives no diff
-        cell.id = f"bc{prefix}-{i:02d}"
-    return nb
-
-
-def _params(text):
-    cell = new_code_cell(text)
-    cell.metadata["tags"] = ["parameters"]
-    return cell
-
-
 RUN_CHECKS = '''assert_no_leakage(exp.graph, exp.splits)
 X.assert_same_m0(exp.results)  # M_0 is one model: same cache key, bit-identical embeddings
 assert all(e == 0.0 for e in exp.results["Fix-M0"].alignment_errors(exp.keep_all))
@@ -92,7 +72,7 @@ print(f"{exp.dataset}: {len(exp.splits)} versions, dims {exp.config.dims}; {cach
 
 
 def nb02():
-    return _nb([
+    return notebook([
         new_markdown_cell(
             "# 02 · BC: training every method's versions M_0 … M_K\n\n"
             "Hu et al. (KDD 2022). A PinSAGE model M_k is trained on the graph at each time slice "
@@ -107,7 +87,7 @@ def nb02():
             "Outputs: `outputs/tables/02_recall` (tidy: Recall@K per method and version on the "
             "reported split, selected epoch, timings), `outputs/figures/02_training_curves`, "
             "`02_recall_per_version`."),
-        _params(PARAMS_ONE),
+        params_cell(PARAMS_ONE),
         new_code_cell(SETUP_ONE),
         new_markdown_cell("## Train (or load) every method\nOne progress bar per version; the "
                           "references Non-BC and Fix-M0 always run."),
@@ -133,11 +113,11 @@ def nb02():
             "fig = P.plot_recall_per_version(recall)\n"
             "savefig(fig, \"02_recall_per_version\")\n"
             "plt.show()"),
-    ], "02")
+    ], "bc02")
 
 
 def nb03():
-    return _nb([
+    return notebook([
         new_markdown_cell(
             "# 03 · BC: Table 3, the three compatibility metrics\n\n"
             "For every available data set and method: (1) the intended task's Recall@50 degradation "
@@ -150,7 +130,7 @@ def nb03():
             "`outputs/tables/03_compatibility.csv` (tidy: one row per data set × method × version × "
             "metric, with the spread over consumer seeds), `03_compatibility.md` (the Table 3 layout "
             "per data set) and `outputs/figures/03_alignment_vs_unintended`."),
-        _params(PARAMS_MANY),
+        params_cell(PARAMS_MANY),
         new_code_cell(
             "import matplotlib.pyplot as plt\n"
             "import pandas as pd\n"
@@ -206,11 +186,11 @@ def nb03():
             "savefig(fig, \"03_alignment_vs_unintended\")\n"
             "plt.show()\n"
             "print(f\"Pearson r(alignment error, unintended degradation) = {r:.3f} over {len(points)} points\")"),
-    ], "03")
+    ], "bc03")
 
 
 def nb04():
-    return _nb([
+    return notebook([
         new_markdown_cell(
             "# 04 · BC: performance over time (Figures 3 and 4)\n\n"
             "Figure 3: per version, (1) the intended degradation, (2) the unintended degradation "
@@ -220,7 +200,7 @@ def nb04():
             "Reuses notebook 02's versions and 03's consumers (same config hashes). Outputs: "
             "`outputs/tables/04_over_time` (tidy, per version), `outputs/figures/04_performance_over_time`, "
             "`04_per_task_over_time`."),
-        _params(PARAMS_ONE),
+        params_cell(PARAMS_ONE),
         new_code_cell(SETUP_ONE),
         new_code_cell("exp = X.run_experiment(name, scale, method_names, seed=seed, device=device)\n"
                       + RUN_CHECKS + "\n"
@@ -243,16 +223,13 @@ def nb04():
             "fig = P.plot_per_task(tidy, focus)\n"
             "savefig(fig, \"04_per_task_over_time\")\n"
             "plt.show()"),
-    ], "04")
+    ], "bc04")
 
 
 def main() -> None:
     for name, build in (("02_version_updates", nb02), ("03_compatibility_tables", nb03),
                         ("04_performance_over_time", nb04)):
-        nb = build()
-        nbformat.validate(nb)
-        nbformat.write(nb, str(HERE / f"{name}.ipynb"))
-        print("wrote", HERE / f"{name}.ipynb")
+        write(build(), name)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,9 @@ Usage (from the repository root)::
 
     .venv/bin/python notebooks/_build/data_notebook.py
 """
-from pathlib import Path
+from nbformat.v4 import new_code_cell as code, new_markdown_cell as md
+from nbtools import notebook, params_cell, write
 
-import nbformat as nbf
-md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
 cells = [
 md("""# 01 · Data preparation: the evolving graphs and the image data sets
 
@@ -22,7 +21,7 @@ This notebook describes every data set the workbook uses, before any model sees 
 Outputs: `outputs/tables/01_dataset_stats.{csv,md}`, `outputs/tables/01_image_stats.{csv,md}` and
 `outputs/figures/01_*.{png,pdf}`. The notebook fails loudly if the train and evaluation edges of any
 version overlap."""),
-code("""import os
+params_cell("""import os
 
 # smoke | demo | paper
 scale = os.environ.get("EMBCOMPAT_SCALE", "demo")
@@ -30,7 +29,7 @@ scale = os.environ.get("EMBCOMPAT_SCALE", "demo")
 datasets = None
 # image data sets: registered names or imagefolder:/abs/dir; None means the scale default
 image_datasets = None
-seed = 0""", metadata={"tags": ["parameters"]}),
+seed = 0"""),
 code("""import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
@@ -105,9 +104,4 @@ code("""for ds in image_sets:
     savefig(fig, f"01_samples_{slug(ds.name)}")
     plt.show()"""),
 ]
-for i, cell in enumerate(cells):
-    cell.id = f"nb01-{i:02d}"  # stable ids keep regenerated notebooks diff-free
-nb = nbf.v4.new_notebook(cells=cells)
-nb.metadata["kernelspec"] = {"name": "embcompat", "display_name": "Python (embcompat)", "language": "python"}
-nb.metadata["language_info"] = {"name": "python"}
-nbf.write(nb, str(Path(__file__).resolve().parents[1] / "01_data_prep.ipynb"))
+write(notebook(cells, "nb01"), "01_data_prep")

@@ -9,12 +9,8 @@ The notebooks are thin: a ``parameters`` cell, calls into :mod:`embcompat.forwar
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-HERE = Path(__file__).resolve().parent.parent
+from nbformat.v4 import new_code_cell, new_markdown_cell
+from nbtools import notebook, params_cell, write
 
 PARAMETERS = '''import os
 
@@ -53,22 +49,8 @@ assert sorted(set(d.test_y.tolist())) == list(range(d.num_classes)), "every clas
 assert 0 < exp.k_old < d.num_classes'''
 
 
-def _nb(cells):
-    nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"display_name": "Python (embcompat)", "language": "python",
-                                 "name": "embcompat"}
-    nb.metadata["language_info"] = {"name": "python"}
-    return nb
-
-
-def _params(text=PARAMETERS):
-    cell = new_code_cell(text)
-    cell.metadata["tags"] = ["parameters"]
-    return cell
-
-
 def nb06():
-    return _nb([
+    return notebook([
         new_markdown_cell(
             "# 06 · FCT: compatibility cases and the side-information ablation\n\n"
             "Forward Compatible Training (Ramanujan et al., CVPR 2022). The **old** model trains on "
@@ -82,7 +64,7 @@ def nb06():
             "Outputs: `outputs/tables/06_retrieval` (every row), `06_table1` (Table 1 analogue), "
             "`06_table6` (Table 6 analogue) and `outputs/figures/06_side_info_ablation`. "
             "Every model is cached by config hash, so notebooks 07 and 08 reuse them."),
-        _params(),
+        params_cell(PARAMETERS),
         new_code_cell(SETUP),
         new_markdown_cell("## Train (or load) every model and evaluate all cases\n"
                           "Old, new, BCT, the side-info models (on the old data only) and one h per "
@@ -136,11 +118,11 @@ def nb06():
             "fig = plot_compatibility(table)\n"
             "savefig(fig, \"06_side_info_ablation\")\n"
             "plt.show()"),
-    ])
+    ], "fct06")
 
 
 def nb07():
-    return _nb([
+    return notebook([
         new_markdown_cell(
             "# 07 · FCT: CKA between the old model and the side-information\n\n"
             "Linear CKA (Kornblith et al. 2019) between the old model's features and each "
@@ -151,7 +133,7 @@ def nb07():
             "Reuses notebook 06's cached models (same config hashes): run 06 first to avoid "
             "training here. Outputs: `outputs/tables/07_cka`, `07_cka_matrix`, "
             "`outputs/figures/07_cka_heatmap`, `07_cka_vs_compatibility`."),
-        _params(),
+        params_cell(PARAMETERS),
         new_code_cell(SETUP),
         new_code_cell(
             "from embcompat.forward import cka_all_models, cka_side_info_table, compatibility_table\n\n"
@@ -191,7 +173,7 @@ def nb07():
             "fig = plot_cka_vs_compatibility(cka)\n"
             "savefig(fig, \"07_cka_vs_compatibility\")\n"
             "plt.show()"),
-    ])
+    ], "fct07")
 
 
 def nb08():
@@ -199,7 +181,7 @@ def nb08():
         "# side-info kinds: none, autoencoder, alt_old, mixup_old, simclr; None means the scale default",
         "# side-info kinds of the sequence (each also run without side-info): none, autoencoder,\n"
         "# alt_old, mixup_old, simclr; None means the scale default (the paper's simclr)")
-    return _nb([
+    return notebook([
         new_markdown_cell(
             "# 08 · FCT: a sequence of model updates v1 → v2 → v3\n\n"
             "Paper Section 4.4 / Table 5. Version i has a backbone φ_i and a side-info model ψ_i "
@@ -209,7 +191,7 @@ def nb08():
             "(i) two hops h3(h2(φ1, ψ1), g2(φ1, ψ1)) with (ii) the direct h_{1→3}(φ1, ψ1), each "
             "with and without side-info.\n\n"
             "Output: `outputs/tables/08_update_sequences`, `outputs/figures/08_update_sequences`."),
-        _params(params),
+        params_cell(params),
         new_code_cell(SETUP),
         new_code_cell(
             "from embcompat.forward import sequence_table\n\n"
@@ -238,18 +220,13 @@ def nb08():
             "fig = plot_sequences(seq)\n"
             "savefig(fig, \"08_update_sequences\")\n"
             "plt.show()"),
-    ])
+    ], "fct08")
 
 
 def main() -> None:
     for name, build in (("06_side_info_ablation", nb06), ("07_cka", nb07),
                         ("08_update_sequences", nb08)):
-        nb = build()
-        for i, cell in enumerate(nb.cells):  # stable ids: regenerating gives no diff
-            cell.id = f"fct{name[:2]}-{i:02d}"
-        nbformat.validate(nb)
-        nbformat.write(nb, str(HERE / f"{name}.ipynb"))
-        print("wrote", HERE / f"{name}.ipynb")
+        write(build(), name)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,8 @@ via ``savefig``, in-notebook asserts. Cell ids are stable, so regenerating gives
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-HERE = Path(__file__).resolve().parent.parent
+from nbformat.v4 import new_code_cell, new_markdown_cell
+from nbtools import notebook, params_cell, write
 NAME = "05_lambda_sweep"
 
 INTRO = (
@@ -157,17 +153,11 @@ print(f"{int(mono.monotone.sum())} of {len(mono)} (data set, method, metric) cur
 EXPLORER = '''explorer = W.show_explorer(sweep, interactive=interactive)'''
 
 
-def _params(text):
-    cell = new_code_cell(text)
-    cell.metadata["tags"] = ["parameters"]
-    return cell
-
-
 def build():
     """The notebook object (stable cell ids ``sw05-NN``)."""
     cells = [
         new_markdown_cell(INTRO),
-        _params(PARAMS),
+        params_cell(PARAMS),
         new_code_cell(SETUP),
         new_markdown_cell("## Train (or load) the sweep and score it\nOne progress bar per "
                           "version trained; cached versions load instantly."),
@@ -188,20 +178,11 @@ def build():
                           "figure of BC-Aligner at λ = 16 (or the middle λ) instead."),
         new_code_cell(EXPLORER),
     ]
-    nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"display_name": "Python (embcompat)", "language": "python",
-                                 "name": "embcompat"}
-    nb.metadata["language_info"] = {"name": "python"}
-    for i, cell in enumerate(nb.cells):
-        cell.id = f"sw05-{i:02d}"
-    return nb
+    return notebook(cells, "sw05")
 
 
 def main() -> None:
-    nb = build()
-    nbformat.validate(nb)
-    nbformat.write(nb, str(HERE / f"{NAME}.ipynb"))
-    print("wrote", HERE / f"{NAME}.ipynb")
+    write(build(), NAME)
 
 
 if __name__ == "__main__":

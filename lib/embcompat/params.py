@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["as_list", "check_lambdas", "as_optional_bool"]
+__all__ = ["as_list", "check_lambdas", "as_optional_bool", "check_int"]
 
 _FORMS = ("a list such as [1, 4, 16] or ['a', 'b'], a single value, or a string holding either "
           "(\"[1, 4, 16]\", \"1,4,16\", \"16\")")
@@ -215,3 +215,14 @@ def as_optional_bool(value: Any, name: str) -> bool | None:
         if v in ("none", "null", "auto", ""):
             return None
     raise ValueError(f"{name}: {value!r} is not allowed; allowed: True, False or None (auto)")
+
+
+def check_int(value: Any, name: str, *, minimum: int) -> int:
+    """``value`` if it is an integer (not a bool) ``>= minimum``.
+
+    Raises:
+        ValueError: ``"<name> must be an integer >= <minimum>, got <value>"``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value

@@ -63,7 +63,7 @@ from embcompat.backward.parallel import ChainJob, train_chains
 from embcompat.backward.tasks import build_tasks
 from embcompat.backward.train import train_versions
 from embcompat.data import InteractionGraph, version_splits
-from embcompat.params import as_list, check_lambdas
+from embcompat.params import as_list, check_int, check_lambdas
 from embcompat.scales import SCALES, get_scale
 
 __all__ = ["SweepScale", "SWEEP_SCALES", "SWEEP_COLUMNS", "JOINT_METHODS", "PAPER_LAMBDAS",
@@ -158,13 +158,9 @@ def resolve_sweep(scale: str, *, datasets=None, dataset=None, methods=None, lamb
                                                       allowed=METHOD_ALIASES)
     lams = base.lambdas if lambdas is None else check_lambdas(lambdas)
     sd = base.seeds if seeds is None else as_list(seeds, "seeds", item_type=int)
-    if select_start is not None and (isinstance(select_start, bool)
-                                     or not isinstance(select_start, int) or select_start < 0):
-        raise ValueError(f"select_start must be an integer >= 0, got {select_start!r}")
-    if workers is None:
-        workers = base.workers
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    if select_start is not None:
+        select_start = check_int(select_start, "select_start", minimum=0)
+    workers = check_int(base.workers if workers is None else workers, "workers", minimum=1)
     return SweepScale(datasets=tuple(dict.fromkeys(ds)), lambdas=tuple(lams),
                       methods=tuple(dict.fromkeys(ms)), seeds=tuple(dict.fromkeys(sd)),
                       epochs=base.epochs if epochs is None else int(epochs),

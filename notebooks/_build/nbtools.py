@@ -1,4 +1,4 @@
-"""What every notebook builder shares: the ``parameters`` cell, the kernel, stable cell ids, writing.
+"""What every notebook builder shares: the parameters cell, the kernel, stable cell ids, writing.
 
 The builders run as scripts (``python notebooks/_build/<builder>.py``), so this folder is on
 ``sys.path`` and they ``from nbtools import ...``.

@@ -190,7 +190,8 @@ def iter_runs(datasets, scale: str, methods: Sequence[str], lambdas: Sequence[fl
     is trained: with ``workers > 1`` first by :func:`~embcompat.backward.parallel.train_chains`
     (that many processes, the largest data set first; cached chains load in a moment), else in
     this process as each point is assembled. ``from_cache`` (:func:`provenance`) is therefore True
-    for everything trained by a worker. With ``references`` a first run per (data set, seed) with ``lam`` NaN holds those.
+    for everything trained by a worker. With ``references`` a first run per (data set, seed) with
+    ``lam`` NaN holds those.
     """
     check_device(device)
     lams = check_lambdas(lambdas)
@@ -218,12 +219,12 @@ def iter_runs(datasets, scale: str, methods: Sequence[str], lambdas: Sequence[fl
                                                    progress=progress) for n, t in tasks.items()}
             prepared.append((graph, seed, cfg, splits, shared, tasks, consumers))
 
-    by_size = sorted(prepared, key=lambda p: -p[0].num_edges)
-    jobs = [ChainJob(graph, splits, m, replace(cfg, lam=lam))
-            for graph, _, cfg, splits, shared, _, _ in by_size
-            for lam in lams for m in names if m not in shared]
     if workers > 1:
-        train_chains(jobs, workers, progress=progress)
+        by_size = sorted(prepared, key=lambda p: -p[0].num_edges)
+        train_chains([ChainJob(graph, splits, m, replace(cfg, lam=lam))
+                      for graph, _, cfg, splits, shared, _, _ in by_size
+                      for lam in lams for m in names if m not in shared], workers,
+                     progress=progress)
 
     for graph, seed, cfg, splits, shared, tasks, consumers in prepared:
         def make(run_cfg, run_names, lam):

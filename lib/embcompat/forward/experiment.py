@@ -177,10 +177,10 @@ class FCTExperiment:
         x, y = d.train_x[rows], d.train_y[rows]
         spec = self._spec(kind, k, seed)
         desc = f"{kind}[{k} classes, seed {seed}]"
-        run_seed, seed = seed, spec["torch_seed"]  # init, data order, augmentation of this model
+        torch_seed = spec["torch_seed"]  # init, data order, augmentation of this model
 
         def build() -> nn.Module:
-            torch.manual_seed(seed)
+            torch.manual_seed(torch_seed)
             if kind == "simclr":
                 return SimCLRModel(self._backbone(0, classifier=False), proj_dim=s.simclr_proj_dim)
             if kind == "autoencoder":
@@ -189,23 +189,24 @@ class FCTExperiment:
 
         def fit(m: nn.Module) -> list:
             if kind == "simclr":
-                return T.train_simclr(m, x, s.simclr_train, norm_stats=d.norm_stats, seed=seed,
-                                      device=dev, temperature=s.simclr_temperature, desc=desc)
+                return T.train_simclr(m, x, s.simclr_train, norm_stats=d.norm_stats,
+                                      seed=torch_seed, device=dev, temperature=s.simclr_temperature, desc=desc)
             if kind == "autoencoder":
                 return T.train_autoencoder(m, x, s.autoencoder_train, mean_std=d.mean_std,
-                                           seed=seed, device=dev, desc=desc)
+                                           seed=torch_seed, device=dev, desc=desc)
             extra = {}
             if kind == "mixup":
                 extra.update(mixup_alpha=s.mixup_alpha, mixup_mix_labels=s.mixup_mix_labels)
             if kind == "bct":
-                old = self.model("classifier", self.k_old, run_seed).model
+                old = self.model("classifier", self.k_old, seed).model
                 extra.update(bct_old_classifier=old.classifier, bct_lambda=s.bct_lambda,
                              num_old_classes=self.k_old)
-            return T.train_classifier(m, x, y, s.backbone_train, mean_std=d.mean_std, seed=seed,
+            return T.train_classifier(m, x, y, s.backbone_train, mean_std=d.mean_std,
+                                      seed=torch_seed,
                                       device=dev, desc=desc, **extra)
 
         trained = load_or_train(kind, spec, build, fit)
-        self._models[(kind, k, run_seed)] = trained
+        self._models[(kind, k, seed)] = trained
         self.log.append({"model": desc, "key": trained.key, "from_cache": trained.from_cache,
                          "seconds": round(trained.seconds, 2)})
         return trained

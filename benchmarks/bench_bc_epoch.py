@@ -73,7 +73,7 @@ def worker_paper(args) -> dict:
     from embcompat.data import load_graph, version_splits
     from embcompat.models.gnn import PinSAGE, VersionGraph
     from embcompat.models.transforms import LinearBackward
-    from embcompat.sampling import BPRSampler
+    from embcompat.backward.sampling import BPRSampler
 
     cfg = get_bc_config("paper", **({"schedule": "large-batch", "batch_factor": args.factor,
                                      "lr_scaling": "sqrt"} if args.factor > 1 else {}))

@@ -38,7 +38,7 @@ def worker(args) -> None:
     from embcompat.backward.intended import VersionEvaluator
     from embcompat.data import load_graph, version_splits
     from embcompat.models.gnn import PinSAGE, VersionGraph
-    from embcompat.sampling import BPRSampler
+    from embcompat.backward.sampling import BPRSampler
 
     parts = args.variant.split(":")
     kw = {"schedule": parts[0]}

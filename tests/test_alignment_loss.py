@@ -6,7 +6,7 @@ import torch
 
 from embcompat.losses.alignment import multi_step_alignment_loss, single_step_alignment_loss
 from embcompat.models.transforms import LinearBackward, NoTransBackward
-from embcompat.posthoc import posthoc_fit_backward
+from embcompat.backward.posthoc import posthoc_fit_backward
 
 DIMS = [3, 5, 4, 6]  # d_0 .. d_3
 

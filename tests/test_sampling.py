@@ -1,8 +1,8 @@
-"""Tests of embcompat.sampling.BPRSampler (the official bc-emb sampler, vectorised)."""
+"""Tests of embcompat.backward.sampling.BPRSampler (the official bc-emb sampler, vectorised)."""
 import pytest
 import torch
 
-from embcompat.sampling import BPRSampler
+from embcompat.backward.sampling import BPRSampler
 
 
 def graph():

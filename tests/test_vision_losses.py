@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from embcompat.augment import (eval_transform, mixup, mixup_loss, normalization_stats,
+from embcompat.forward.augment import (eval_transform, mixup, mixup_loss, normalization_stats,
                                random_crop_flip, simclr_transform, train_transform)
 from embcompat.losses.vision import bct_influence_loss, bct_loss, label_smoothing_ce, nt_xent
 

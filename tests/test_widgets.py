@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from embcompat import widgets as W
+from embcompat.backward import widgets as W
 from embcompat.backward import sweep_plots as SP
 from embcompat.backward.evaluate import ALIGN, INTENDED_DEG, UNINTENDED_DEG, task_metric
 

@@ -6,7 +6,7 @@ Usage (from the repository root)::
 
 Thin, as notebooks 02-04: a ``parameters`` cell (every list parameter also accepted as the string
 papermill's ``-p`` passes, e.g. ``-p lambdas "[1, 4, 16]"``), calls into
-:mod:`embcompat.backward.sweep` and :mod:`embcompat.widgets`, tables via ``save_table``, figures
+:mod:`embcompat.backward.sweep` and :mod:`embcompat.backward.widgets`, tables via ``save_table``, figures
 via ``savefig``, in-notebook asserts. Cell ids are stable, so regenerating gives no diff.
 """
 from __future__ import annotations
@@ -71,7 +71,7 @@ SETUP = '''import json
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from embcompat import widgets as W
+from embcompat.backward import widgets as W
 from embcompat.backward import evaluate as E
 from embcompat.backward import experiment as X
 from embcompat.backward import sweep as S

@@ -3,7 +3,7 @@
 Follows the official ``train_eval_loop_pinsage`` / ``train_eval_loop_pinsage_penalize`` of
 snap-stanford/bc-emb (read, not copied):
 
-* every epoch draws a fresh set of BPR triples (:class:`~embcompat.sampling.BPRSampler`);
+* every epoch draws a fresh set of BPR triples (:class:`~embcompat.backward.sampling.BPRSampler`);
 * every step recomputes the whole graph with the current weights (model in train mode, so
   BatchNorm uses the statistics of all ``U + I`` nodes) and takes one Adam step on
   ``BPR + reg * L2(batch embeddings) [+ lam * alignment]``; the alignment terms of the batch's users,
@@ -26,7 +26,7 @@ from embcompat.backward.intended import VersionEvaluator
 from embcompat.losses.alignment import alignment_metric, group_weights, weighted_alignment_loss
 from embcompat.losses.bpr import bpr_terms
 from embcompat.models.gnn import PinSAGE, VersionGraph
-from embcompat.sampling import BPRSampler
+from embcompat.backward.sampling import BPRSampler
 
 __all__ = ["Alignment", "FitResult", "fit_version", "embed"]
 

@@ -8,7 +8,7 @@ the method says (:mod:`embcompat.backward.methods`):
 * joint methods align ``M_k`` to the method's own previous best ``M_{k-1}`` re-run (eval mode,
   detached) on ``G_k``; multi-step passes the residual through the frozen earlier ``B``'s;
 * post-hoc methods load Non-BC's ``M_k`` from the same cache entries (no retraining) and fit
-  ``B_k`` with :func:`embcompat.posthoc.posthoc_fit_backward` on ``z_k = M_k(G_k)`` and
+  ``B_k`` with :func:`embcompat.backward.posthoc.posthoc_fit_backward` on ``z_k = M_k(G_k)`` and
   ``M_{k-1}(G_k)`` with the version's official BPR triples;
 * Fix-M0 applies ``M_0`` to ``G_k``; Finetune-M0 continues ``M_{k-1}`` (M_0's architecture) for
   ``finetune_epochs`` with a fresh Adam; Keep-All is derived from Non-BC and Fix-M0.
@@ -39,8 +39,8 @@ from embcompat.backward.results import VersionRecord, VersionsResult
 from embcompat.data.graphs import InteractionGraph, VersionSplit
 from embcompat.models.gnn import PinSAGE, VersionGraph
 from embcompat.models.transforms import LinearBackward, NoTransBackward, compose
-from embcompat.posthoc import posthoc_fit_backward
-from embcompat.sampling import BPRSampler
+from embcompat.backward.posthoc import posthoc_fit_backward
+from embcompat.backward.sampling import BPRSampler
 from embcompat.utils import (cache_dir, config_hash, json_save_atomic, resolve_device,
                              torch_save_atomic)
 

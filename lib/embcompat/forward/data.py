@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from embcompat.augment import normalization_stats
+from embcompat.forward.augment import normalization_stats
 from embcompat.utils import config_hash
 
 __all__ = ["FCTData", "load_fct_data", "num_prefix_classes", "normalise"]

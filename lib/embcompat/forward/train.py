@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from embcompat.augment import mixup, mixup_loss, random_crop_flip, simclr_transform
+from embcompat.forward.augment import mixup, mixup_loss, random_crop_flip, simclr_transform
 from embcompat.forward.config import TrainConfig
 from embcompat.forward.data import normalise
 from embcompat.losses.vision import bct_loss, label_smoothing_ce, nt_xent

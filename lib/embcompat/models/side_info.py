@@ -14,7 +14,7 @@ The paper's side-information kinds and how each is built here:
   :mod:`embcompat.models.vision`, trained exactly like the old model on the old classes, differing
   only in seed (initialisation and data order). Its ``embed`` is the side-info.
 * **Old w/ Mixup** -- no new module either: the same backbone trained on the old classes with
-  Mixup (:func:`embcompat.augment.mixup`). Its ``embed`` is the side-info.
+  Mixup (:func:`embcompat.forward.augment.mixup`). Its ``embed`` is the side-info.
 * **SimCLR** -- a backbone (``num_classes=0``) with a projection head, trained with NT-Xent
   (:func:`embcompat.losses.vision.nt_xent`): :class:`SimCLRModel`. The side-info is the backbone's
   ``feature_dim`` (128) feature, *before* the projection head, as the paper's "SimCLR

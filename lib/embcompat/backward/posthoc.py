@@ -28,7 +28,7 @@ from torch import Tensor
 
 from embcompat.losses.alignment import multi_step_alignment_loss, single_step_alignment_loss
 from embcompat.models.transforms import BackwardLike, LinearBackward
-from embcompat.sampling import BPRSampler
+from embcompat.backward.sampling import BPRSampler
 
 __all__ = ["PosthocResult", "posthoc_fit_backward"]
 

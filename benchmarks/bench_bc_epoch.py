@@ -43,12 +43,12 @@ def worker_demo(args) -> dict:
 
     torch.set_num_threads(args.threads)
     os.environ["EMBCOMPAT_CACHE"] = tempfile.mkdtemp(prefix="bc-bench-")
-    from embcompat.backward.config import get_bc_config
+    from embcompat.config.bc import bc_config
     from embcompat.backward.methods import METHOD_NAMES
     from embcompat.backward.train import train_versions
     from embcompat.data import load_graph, version_splits
 
-    cfg = get_bc_config(args.scale)
+    cfg = bc_config(args.scale)
     g = load_graph(args.dataset)
     splits = version_splits(g, cfg.times, heldout_test=cfg.heldout_test, seed=cfg.seed)
     rows, t_all = [], time.perf_counter()
@@ -67,7 +67,7 @@ def worker_paper(args) -> dict:
     import torch
 
     torch.set_num_threads(args.threads)
-    from embcompat.backward.config import get_bc_config
+    from embcompat.config.bc import bc_config
     from embcompat.backward.epoch import Alignment, embed, fit_version
     from embcompat.backward.intended import VersionEvaluator
     from embcompat.data import load_graph, version_splits
@@ -75,7 +75,7 @@ def worker_paper(args) -> dict:
     from embcompat.models.transforms import LinearBackward
     from embcompat.backward.sampling import BPRSampler
 
-    cfg = get_bc_config("paper", **({"schedule": "large-batch", "batch_factor": args.factor,
+    cfg = bc_config("paper", **({"schedule": "large-batch", "batch_factor": args.factor,
                                      "lr_scaling": "sqrt"} if args.factor > 1 else {}))
     g = load_graph(args.dataset)
     k = args.k

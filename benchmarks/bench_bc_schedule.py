@@ -1,7 +1,7 @@
 """Benchmark: the official per-minibatch schedule vs large-batch schedules, amazon-2014-hin v0.
 
 The official bc-emb loop recomputes the whole graph for every 2,048-triple minibatch. The
-``large-batch`` schedule (:mod:`embcompat.backward.config`) merges ``batch_factor`` minibatches into
+``large-batch`` schedule (:mod:`embcompat.config.bc`) merges ``batch_factor`` minibatches into
 one step (one propagation for all of them) and scales the learning rate. This script trains ``M_0``
 (Non-BC version 0, the same code path as ``train_versions``) with each schedule for the same number
 of epochs, evaluates Recall@K every ``eval_every`` epochs on the official evaluation window, and
@@ -33,7 +33,7 @@ def worker(args) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from embcompat.backward.config import BCTrainConfig
+    from embcompat.config.bc import BCTrainConfig
     from embcompat.backward.epoch import fit_version
     from embcompat.backward.intended import VersionEvaluator
     from embcompat.data import load_graph, version_splits

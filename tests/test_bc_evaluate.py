@@ -8,13 +8,14 @@ import pandas as pd
 import pytest
 import torch
 
-from embcompat.backward.config import get_bc_config
+from embcompat.config.bc import bc_config
 from embcompat.backward.consumers import ConsumerConfig, train_consumers
 from embcompat.backward.evaluate import (ALIGN, INTENDED, INTENDED_DEG, PAPER_ORDER, TIDY_COLUMNS,
                                          UNINTENDED, UNINTENDED_DEG, alignment_vs_unintended,
                                          evaluate_methods, method_rows, pearson, rel_deg, table3,
                                          task_metric)
-from embcompat.backward.experiment import assert_same_m0, check_device, resolve_methods
+from embcompat.backward.experiment import assert_same_m0, resolve_methods
+from embcompat.config import check_device
 from embcompat.backward.methods import METHODS
 from embcompat.backward.results import VersionRecord, VersionsResult
 from embcompat.backward.tasks import TaskData, TaskSplit
@@ -129,7 +130,7 @@ def fake():
     for k in (1, 2):  # same labelling rule at every version, so C_0 transfers on the true z_0
         z0[k] = (z0[0][0] + 0.05 * torch.randn(N_USERS, D, generator=g), z0[k][1])
     task = _task(labels)
-    cfg = get_bc_config("smoke", times=(0.5, 0.6, 0.7, 0.8), dims=(D, D, D), layers=(1, 1, 1))
+    cfg = bc_config("smoke", times=(0.5, 0.6, 0.7, 0.8), dims=(D, D, D), layers=(1, 1, 1))
     win, test = [0.30, 0.32, 0.35], [0.20, 0.25, 0.28]  # selection window vs held-out test
 
     def result(name, noise, recall_shift):

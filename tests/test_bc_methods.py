@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from embcompat.backward.config import BC_SCALES, BCTrainConfig, get_bc_config
+from embcompat.config.bc import BC_SCALES, BCTrainConfig, bc_config
 from embcompat.backward.methods import METHOD_NAMES, METHODS, get_method
 from embcompat.backward.train import train_versions
 from embcompat.data import load_graph, version_splits
@@ -18,7 +18,7 @@ TIMES = (0.5, 0.6, 0.7, 0.8)  # three versions
 @pytest.fixture(scope="module")
 def setup():
     g = load_graph("synthetic")
-    cfg = get_bc_config("smoke", times=TIMES, dims=(8, 12, 16), layers=(1, 1, 2), epochs=2,
+    cfg = bc_config("smoke", times=TIMES, dims=(8, 12, 16), layers=(1, 1, 2), epochs=2,
                         finetune_epochs=2, posthoc_epochs=3, schedule="official", device="cpu")
     return g, version_splits(g, TIMES, heldout_test=True), cfg
 
@@ -54,8 +54,8 @@ def test_paper_preset_is_the_official_protocol():
     assert (p.posthoc_epochs, p.posthoc_select_after, p.seed) == (200, 50, 42)
     assert p.schedule == "official" and not p.heldout_test
     assert set(BC_SCALES) == {"smoke", "demo", "paper"}
-    with pytest.raises(ValueError, match="allowed: paper, demo, smoke"):
-        get_bc_config("huge")
+    with pytest.raises(ValueError, match="allowed: smoke, demo, paper"):
+        bc_config("huge")
 
 
 def test_config_rejects_what_cannot_be_selected():

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import embcompat.backward.train as train_mod
-from embcompat.backward.config import get_bc_config
+from embcompat.config.bc import bc_config
 from embcompat.backward.intended import VersionEvaluator
 from embcompat.backward.train import train_versions, version_keys
 from embcompat.data import load_graph, version_splits
@@ -20,7 +20,7 @@ TIMES = (0.5, 0.6, 0.7, 0.8)
 @pytest.fixture(scope="module")
 def setup():
     g = load_graph("synthetic")
-    cfg = get_bc_config("smoke", times=TIMES, dims=(8, 12, 16), layers=(1, 1, 2), epochs=2,
+    cfg = bc_config("smoke", times=TIMES, dims=(8, 12, 16), layers=(1, 1, 2), epochs=2,
                         finetune_epochs=2, posthoc_epochs=2, schedule="official", device="cpu")
     return g, version_splits(g, TIMES, heldout_test=True), cfg
 

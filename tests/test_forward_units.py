@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from embcompat.forward import (FCTData, FCTExperiment, TrainConfig, TransformTrainConfig,
-                               compatibility_table, get_fct_scale, sequence_table,
-                               train_transformation, transformation_mse, validate_side_infos)
+from embcompat.config.fct import TrainConfig, TransformTrainConfig, fct_config, validate_side_infos
+from embcompat.forward import (FCTData, FCTExperiment, compatibility_table, sequence_table,
+                               train_transformation, transformation_mse)
 from embcompat.forward.train import embed_images, lr_at
 from embcompat.models.fct_transform import FCTTransform
 
@@ -54,7 +54,7 @@ def _scale(**kw):
                                                           warmup_epochs=0, mixer_hidden=16),
                 sequence_fractions=(0.25, 0.5, 1.0), device="cpu", num_threads=1)
     base.update(kw)
-    return get_fct_scale("smoke", **base)
+    return fct_config("smoke", **base)
 
 
 def test_cache_is_reused_and_a_broken_one_is_retrained(data, tmp_path):
@@ -208,16 +208,16 @@ def test_sequence_reuses_old_and_new_models(data):
 
 def test_parameters_are_validated_with_the_allowed_values():
     with pytest.raises(ValueError, match="allowed: smoke, demo, paper"):
-        get_fct_scale("huge")
+        fct_config("huge")
     with pytest.raises(ValueError, match="allowed: none, autoencoder"):
         validate_side_infos(["simclr", "rotation"])
     with pytest.raises(ValueError, match="allowed: auto, cpu"):
-        get_fct_scale("smoke", device="gpu")
+        fct_config("smoke", device="gpu")
     with pytest.raises(ValueError, match="unknown FCTScale field"):
-        get_fct_scale("smoke", epochs=3)
+        fct_config("smoke", epochs=3)
     # None values keep the scale default (notebook parameters default to None)
-    assert get_fct_scale("demo", dataset=None).dataset == "cifar10"
-    assert get_fct_scale("paper").dataset == "cifar100"
+    assert fct_config("demo", dataset=None).dataset == "cifar10"
+    assert fct_config("paper").dataset == "cifar100"
 
 
 def test_side_info_none_is_the_zero_vector(data):

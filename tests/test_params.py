@@ -115,7 +115,7 @@ def test_optional_bool_rejects_others():
 def test_notebook_resolvers_accept_papermill_strings():
     """papermill -p passes lists as strings; every notebook's resolver must take them."""
     from embcompat.backward.experiment import resolve_methods
-    from embcompat.forward.config import validate_side_infos
+    from embcompat.config.fct import validate_side_infos
 
     assert resolve_methods("[BC-Aligner, Non-BC]") == ["Non-BC", "BC-Aligner"]
     assert validate_side_infos("[none, simclr]") == ("none", "simclr")

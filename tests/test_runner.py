@@ -5,7 +5,7 @@ import nbformat
 import pytest
 
 from embcompat import runner
-from embcompat.scales import SCALES, get_scale
+from embcompat.config import SCALES, get_scale
 
 
 def _write_nb(path, sources, tag_first=True):

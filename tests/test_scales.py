@@ -1,7 +1,7 @@
 """Every named scale resolves every config section, and smoke is the smallest."""
 import pytest
 
-from embcompat.scales import SCALES, get_scale
+from embcompat.config import SCALES, get_scale
 
 
 @pytest.mark.parametrize("name", SCALES)

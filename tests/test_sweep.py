@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 
 from embcompat.backward import sweep as S
+from embcompat.backward import sweep_analysis as SA
+from embcompat.config.sweep import JOINT_METHODS, PAPER_LAMBDAS, SWEEP_SCALES
 from embcompat.backward.evaluate import ALIGN, INTENDED_DEG, UNINTENDED_DEG
 from embcompat.backward.experiment import run_experiment
 
@@ -36,7 +38,7 @@ def test_aggregate_seeds_mean_std_and_consumer_spread():
     assert i.value == -1.0 and i.n_seeds == 1 and np.isnan(i["std"])   # NaN seed not counted
     ref = out.loc[("Non-BC", INTENDED_DEG)]
     assert np.isnan(ref.lam) and ref.n_seeds == 2                       # references kept, λ NaN
-    assert list(S.averages(S.aggregate_seeds(df)).columns) == S.SWEEP_COLUMNS
+    assert list(SA.averages(S.aggregate_seeds(df)).columns) == S.SWEEP_COLUMNS
 
 
 def test_monotone_report_directions_and_violations():
@@ -47,19 +49,19 @@ def test_monotone_report_directions_and_violations():
         vals[("BC-Aligner", lam, ALIGN)] = [a]
     vals[("Non-BC", np.nan, INTENDED_DEG)] = [0.0]
     tidy = S.aggregate_seeds(_per_seed(vals))
-    rep = S.monotone_report(tidy).set_index("metric")
+    rep = SA.monotone_report(tidy).set_index("metric")
     assert set(rep.method) == {"BC-Aligner"}                   # references (λ NaN) are skipped
     assert rep.loc[INTENDED_DEG, "monotone"] and rep.loc[INTENDED_DEG, "expected"] == "decreasing"
     assert rep.loc[INTENDED_DEG, "spearman"] == pytest.approx(-1.0)
     assert not rep.loc[UNINTENDED_DEG, "monotone"] and rep.loc[UNINTENDED_DEG, "n_violations"] == 1
     assert rep.loc[UNINTENDED_DEG, "violations"] == "λ 2→4: -3 → -4 (-1)"
     assert rep.loc[ALIGN, "violations"] == "λ 2→4: 0.7 → 0.8 (+0.1)"
-    assert S.monotone_report(tidy, tol=0.2).set_index("metric").loc[ALIGN, "monotone"]
+    assert SA.monotone_report(tidy, tol=0.2).set_index("metric").loc[ALIGN, "monotone"]
 
 
 def test_resolve_sweep_defaults_and_strings():
     demo = S.resolve_sweep("demo")
-    assert demo == S.SWEEP_SCALES["demo"] and demo.seeds == (42,)
+    assert demo == SWEEP_SCALES["demo"] and demo.seeds == (42,)
     assert 16.0 in demo.lambdas                                 # λ = 16 is notebook 02/03's: free
     got = S.resolve_sweep("smoke", datasets="synthetic", methods="joint-linear-mloss,Joint-NoTrans",
                           lambdas="[4, 1]", seeds="7")
@@ -77,14 +79,14 @@ def test_resolve_sweep_defaults_and_strings():
 
 
 def test_sweep_scales_defaults():
-    assert set(S.SWEEP_SCALES) == {"smoke", "demo", "paper"}
-    for sc in S.SWEEP_SCALES.values():
-        assert set(sc.methods) == set(S.JOINT_METHODS) and sc.epochs is None
+    assert set(SWEEP_SCALES) == {"smoke", "demo", "paper"}
+    for sc in SWEEP_SCALES.values():
+        assert set(sc.methods) == set(JOINT_METHODS) and sc.epochs is None
         assert all(lam > 0 for lam in sc.lambdas) and 16.0 in sc.lambdas
-    assert S.SWEEP_SCALES["paper"].lambdas == S.PAPER_LAMBDAS
+    assert SWEEP_SCALES["paper"].lambdas == PAPER_LAMBDAS
     # the demo sweeps the paper's grid on both offline real data sets (issue #4)
-    assert S.SWEEP_SCALES["demo"].lambdas == S.PAPER_LAMBDAS
-    assert set(S.SWEEP_SCALES["demo"].datasets) == {"amazon-2014-hin", "movielens-latest-small"}
+    assert SWEEP_SCALES["demo"].lambdas == PAPER_LAMBDAS
+    assert set(SWEEP_SCALES["demo"].datasets) == {"amazon-2014-hin", "movielens-latest-small"}
 
 
 def test_a_sweep_retrains_only_the_joint_methods(tmp_path, monkeypatch):

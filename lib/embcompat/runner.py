@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from embcompat.config import SCALE_ENV, SCALES
 from embcompat.report import output_dir
-from embcompat.scales import SCALE_ENV, SCALES
 from embcompat.utils import project_root
 
 KERNEL_NAME = "embcompat"

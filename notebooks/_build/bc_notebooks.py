@@ -48,14 +48,14 @@ from IPython.display import Markdown, display
 from embcompat.backward import evaluate as E
 from embcompat.backward import experiment as X
 from embcompat.backward import plots as P
+from embcompat.config import check_device, get_scale
 from embcompat.data import assert_no_leakage
 from embcompat.report import save_table, savefig, set_style
-from embcompat.scales import get_scale
 
 # validates every parameter; a bad value raises a ValueError naming the allowed ones
 sc = get_scale(scale)
 method_names = X.resolve_methods(methods)
-X.check_device(device)
+check_device(device, available=True)
 name = dataset if dataset is not None else X.default_dataset()
 set_style()
 print(f"scale={sc.name} dataset={name} seed={seed} device={device}\\nmethods: {method_names}")'''
@@ -138,12 +138,12 @@ def nb03():
             "from embcompat.backward import evaluate as E\n"
             "from embcompat.backward import experiment as X\n"
             "from embcompat.backward import plots as P\n"
-            "from embcompat.report import savefig, set_style\n"
-            "from embcompat.scales import get_scale\n\n"
+            "from embcompat.config import check_device, get_scale\n"
+            "from embcompat.report import savefig, set_style\n\n"
             "# validates every parameter; a bad value raises a ValueError naming the allowed ones\n"
             "sc = get_scale(scale)\n"
             "method_names = X.resolve_methods(methods)\n"
-            "X.check_device(device)\n"
+            "check_device(device, available=True)\n"
             "graphs, skipped = X.resolve_datasets(datasets)\n"
             "for ds, why in skipped:\n"
             "    print(f\"skipped {ds}: {why}\")\n"

@@ -42,7 +42,7 @@ from embcompat.data.plots import (plot_degree_distributions, plot_image_grid,
                                   plot_interactions_over_time, plot_rating_histograms)
 from embcompat.params import as_list
 from embcompat.report import save_table, savefig, set_style, slug
-from embcompat.scales import get_scale
+from embcompat.config import get_scale
 from embcompat.utils import set_seed
 
 cfg = get_scale(scale).data

@@ -29,12 +29,13 @@ SETUP = '''import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from embcompat.forward import FCTExperiment, get_fct_scale
+from embcompat.config import fct_config
+from embcompat.forward import FCTExperiment
 from embcompat.report import save_table, savefig, set_style
 from embcompat.utils import set_seed
 
 # validates every parameter; a bad value raises a ValueError naming the allowed ones
-cfg = get_fct_scale(scale, dataset=dataset, seed=seed, device=device, side_infos=side_infos)
+cfg = fct_config(scale, dataset=dataset, seed=seed, device=device, side_infos=side_infos)
 set_seed(cfg.seed)
 set_style()
 exp = FCTExperiment(cfg)

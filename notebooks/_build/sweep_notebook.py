@@ -42,7 +42,7 @@ PARAMS = '''import os
 # smoke | demo | paper
 scale = os.environ.get("EMBCOMPAT_SCALE", "demo")
 # graph data sets: a list, or a string such as "synthetic" or '["amazon-2014-hin"]';
-# None means the scale's sweep default (embcompat.backward.sweep.SWEEP_SCALES)
+# None means the scale's sweep default (embcompat.config.sweep.SWEEP_SCALES)
 datasets = None
 # one data set instead of datasets (give at most one of the two)
 dataset = None
@@ -71,20 +71,20 @@ SETUP = '''import json
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from embcompat.backward import widgets as W
 from embcompat.backward import evaluate as E
-from embcompat.backward import experiment as X
 from embcompat.backward import sweep as S
+from embcompat.backward import sweep_analysis as SA
 from embcompat.backward import sweep_plots as SP
+from embcompat.backward import widgets as W
+from embcompat.config import check_device, get_scale
 from embcompat.params import as_optional_bool
 from embcompat.report import save_table, savefig, set_style
-from embcompat.scales import get_scale
 
 # validates every parameter; a bad value raises a ValueError naming the allowed ones
 sc = get_scale(scale)
 spec = S.resolve_sweep(sc.name, datasets=datasets, dataset=dataset, methods=methods,
                        lambdas=lambdas, seeds=seeds, select_start=select_start, workers=workers)
-X.check_device(device)
+check_device(device, available=True)
 interactive = as_optional_bool(interactive, "interactive")
 set_style()
 print(f"scale={sc.name} device={device}\\ndata sets: {list(spec.datasets)}\\nmethods: "
@@ -94,7 +94,7 @@ print(f"scale={sc.name} device={device}\\ndata sets: {list(spec.datasets)}\\nmet
 RUN = '''sweep = S.run_sweep(list(spec.datasets), sc.name, spec.methods, spec.lambdas, spec.seeds, device,
                     references=("Non-BC", "Fix-M0"), per_version=True, epochs=spec.epochs,
                     select_start=spec.select_start, workers=spec.workers)
-summary = S.averages(sweep)
+summary = SA.averages(sweep)
 swept = summary[summary.lam.notna()]
 # one row per data set x method x λ x metric, every combination present
 assert not summary.duplicated(["dataset", "method", "lam", "metric"]).any()
@@ -104,7 +104,7 @@ assert set(swept.lam) == set(spec.lambdas)
 refs = summary[summary.lam.isna()].set_index(["method", "metric"]).value
 assert (refs.xs("Fix-M0").loc[[E.ALIGN]] == 0).all(), "Fix-M0 alignment error must be 0"
 assert (refs.xs("Non-BC").loc[[E.INTENDED_DEG]] == 0).all(), "Non-BC intended degradation must be 0"
-display(swept[swept.metric.isin(list(S.DIRECTIONS))]
+display(swept[swept.metric.isin(list(SA.DIRECTIONS))]
         .pivot_table(index=["dataset", "method", "metric"], columns="lam", values="value"))'''
 
 SAVE = '''cmd = f"python -m embcompat.runner --scale {sc.name} --only 05"
@@ -139,13 +139,13 @@ PARETO = '''fig = SP.plot_pareto(sweep)
 savefig(fig, "05_pareto")
 plt.show()'''
 
-MONO = '''mono = S.monotone_report(sweep)
+MONO = '''mono = SA.monotone_report(sweep)
 save_table(mono, "05_monotonicity",
            caption=f"Does each averaged metric move with λ as the paper reports (intended degradation "
                    f"more negative, unintended degradation toward 0, alignment error down)? Steps "
                    f"against that direction are listed with their numbers (scale={sc.name}; "
                    f"{seed_note}). Regenerate with `{cmd}`.")
-assert len(mono) == len(spec.datasets) * len(spec.methods) * len(S.DIRECTIONS)
+assert len(mono) == len(spec.datasets) * len(spec.methods) * len(SA.DIRECTIONS)
 display(mono[["dataset", "method", "metric", "expected", "values", "monotone", "spearman"]])
 print(f"{int(mono.monotone.sum())} of {len(mono)} (data set, method, metric) curves are monotone "
       f"in the paper's direction")'''

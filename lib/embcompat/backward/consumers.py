@@ -1,7 +1,7 @@
 """Consumer models C_0: trained once on version-0 embeddings, then fed any later embeddings.
 
 Protocol (official ``embevolve/unintended_tasks/train_model.py``), all knobs in
-:class:`ConsumerConfig`:
+:class:`~embcompat.config.consumers.ConsumerConfig`:
 
 * inputs: the true ver-0 embeddings z_0 (Fix-M0's: M_0 applied to each version's graph). Training
   uses version 0; validation uses the version named by the task (1 for the user tasks, else 0);
@@ -35,52 +35,11 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from embcompat.backward.tasks import TaskData, TaskSplit, split_features, task_features
+from embcompat.config.consumers import ConsumerConfig
 from embcompat.models.consumer import ConsumerMLP, ConsumerSpec
 from embcompat.utils import cache_dir, config_hash, json_save_atomic, resolve_device, torch_save_atomic
 
 Embeddings = Mapping[int, tuple[torch.Tensor, torch.Tensor]]
-
-
-@dataclass(frozen=True)
-class ConsumerConfig:
-    """How C_0 is tuned and trained (defaults: the paper / official code).
-
-    Attributes:
-        hidden_grid: hidden sizes tried.
-        dropout_grid: dropout ratios tried.
-        epochs: training epochs per run.
-        batch_size: minibatch size.
-        lr: Adam learning rate.
-        eval_every: validate every this many epochs.
-        patience: stop a run after this many validations without improvement (None: never).
-        grid_seed: the seed of every grid run.
-        seeds: the seeds of the final models.
-        num_blocks, batch_norm, relu_every_block: the MLP layout (:class:`ConsumerSpec`).
-        eval_batch_size: rows per forward pass when scoring.
-    """
-
-    hidden_grid: tuple[int, ...] = (128, 256, 512, 1024)
-    dropout_grid: tuple[float, ...] = (0.0, 0.25, 0.5)
-    epochs: int = 300
-    batch_size: int = 2048
-    lr: float = 1e-3
-    eval_every: int = 1
-    patience: int | None = None
-    grid_seed: int = 0
-    seeds: tuple[int, ...] = tuple(range(10))
-    num_blocks: int = 2
-    batch_norm: bool = True
-    relu_every_block: bool = True
-    eval_batch_size: int = 65536
-
-
-#: Named sizes; ``paper`` is the official protocol.
-CONSUMER_PRESETS = {
-    "smoke": ConsumerConfig(hidden_grid=(32,), dropout_grid=(0.0,), epochs=5, seeds=(0, 1)),
-    "demo": ConsumerConfig(hidden_grid=(128, 256), dropout_grid=(0.0, 0.5), epochs=20, patience=5,
-                           seeds=(0, 1, 2)),
-    "paper": ConsumerConfig(),
-}
 
 
 @dataclass

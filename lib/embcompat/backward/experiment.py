@@ -12,33 +12,30 @@ validate on ``M_0``'s version-1 embeddings, as in the official code.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import pandas as pd
 import torch
 
-from embcompat.backward.config import GROCERY_ARCH, BCTrainConfig
-from embcompat.backward.consumers import ConsumerConfig, TrainedConsumers, train_consumers_cached
+from embcompat.backward.consumers import TrainedConsumers, train_consumers_cached
 from embcompat.backward.evaluate import PAPER_ORDER, evaluate_methods
 from embcompat.backward.methods import METHOD_NAMES, get_method
 from embcompat.backward.results import VersionsResult
 from embcompat.backward.tasks import TaskData, build_tasks
 from embcompat.backward.train import train_versions
+from embcompat.config import BCTrainConfig, ConsumerConfig, bc_config, get_scale
 from embcompat.data import GRAPH_DATASETS, InteractionGraph, VersionSplit, load_graph, version_splits
 from embcompat.data.catalog import load_many
 from embcompat.params import as_list
-from embcompat.scales import get_scale
 
 __all__ = ["REAL_DATASETS", "BCExperiment", "resolve_methods", "resolve_datasets",
-           "default_dataset", "check_device", "bc_config", "run_experiment", "assert_same_m0",
+           "default_dataset", "run_experiment", "assert_same_m0",
            "recall_table", "save_compatibility_tables"]
 
 #: The real graph data sets, the paper's first (notebook 03's default: those present).
 REAL_DATASETS = ("amazon2018-musical-instruments", "amazon2018-video-games", "amazon2018-grocery",
                  "amazon-2014-hin", "movielens-latest-small")
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 def resolve_methods(methods: Sequence[str] | None) -> list[str]:
@@ -54,13 +51,6 @@ def resolve_methods(methods: Sequence[str] | None) -> list[str]:
     if not names:
         raise ValueError(f"methods is empty; allowed: {', '.join(METHOD_NAMES)}")
     return [m for m in PAPER_ORDER if m in names]
-
-
-def check_device(device: str) -> str:
-    """Return ``device`` if it is ``auto``, ``cpu``, ``mps``, ``cuda`` or ``cuda:N``, else raise."""
-    if not isinstance(device, str) or not _DEVICE.match(device):
-        raise ValueError(f"unknown device {device!r}; allowed: auto, cpu, cuda, cuda:N, mps")
-    return device
 
 
 def resolve_datasets(datasets: Sequence[str] | None) -> tuple[list[InteractionGraph], list]:
@@ -93,19 +83,6 @@ def default_dataset() -> str:
     raise ValueError(f"no real data set is present (looked for {', '.join(REAL_DATASETS)}); "
                      f"set $EMBCOMPAT_MIRROR or pass dataset='synthetic' "
                      f"(allowed: {', '.join(GRAPH_DATASETS)})")
-
-
-def bc_config(scale: str, dataset: str, *, seed: int = 42, device: str = "auto") -> BCTrainConfig:
-    """The scale's BC preset with ``seed`` and ``device``; Grocery gets its official architecture
-    at ``paper`` scale (1, 1, 2, 2, 2 layers)."""
-    from dataclasses import replace
-
-    if not isinstance(seed, int):
-        raise ValueError(f"seed must be an int, got {seed!r}")
-    cfg = replace(get_scale(scale).bc, seed=seed, device=check_device(device))
-    if scale == "paper" and dataset == "amazon2018-grocery":
-        cfg = replace(cfg, dims=GROCERY_ARCH[0], layers=GROCERY_ARCH[1])
-    return cfg
 
 
 @dataclass
@@ -158,7 +135,7 @@ def run_experiment(dataset: str | InteractionGraph, scale: str, methods: Sequenc
 
     Args:
         dataset: a registered name (or ``interactions-csv:/abs/dir``) or a loaded graph.
-        scale: ``smoke``, ``demo`` or ``paper`` (:func:`embcompat.scales.get_scale`).
+        scale: ``smoke``, ``demo`` or ``paper`` (:func:`embcompat.config.get_scale`).
         methods: Table 3 names or official slugs; ``None``: all nine.
         seed: seed of the GNN versions (official 42) and of the held-out test hash.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.

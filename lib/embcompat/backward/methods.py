@@ -80,7 +80,7 @@ class Method:
         """The config fields, beyond the GNN training fields, that this method's versions depend on.
 
         Args:
-            config: a :class:`~embcompat.backward.config.BCTrainConfig`.
+            config: a :class:`~embcompat.config.bc.BCTrainConfig`.
         """
         out: dict = {"method": self.slug}
         if self.kind == "joint":

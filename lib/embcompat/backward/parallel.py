@@ -29,7 +29,7 @@ from typing import Sequence
 import torch
 from tqdm.auto import tqdm
 
-from embcompat.backward.config import BCTrainConfig
+from embcompat.config.bc import BCTrainConfig
 from embcompat.backward.train import train_versions
 from embcompat.data import InteractionGraph, VersionSplit
 

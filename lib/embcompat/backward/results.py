@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 import torch
 from torch import Tensor
 
-from embcompat.backward.config import BCTrainConfig
+from embcompat.config.bc import BCTrainConfig
 from embcompat.backward.methods import Method
 from embcompat.metrics.alignment import alignment_error
 

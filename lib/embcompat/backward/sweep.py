@@ -25,17 +25,8 @@ full, separately cached run (its own ``M_0``, references and ``C_0``).
 Reference methods (``references=("Non-BC", "Fix-M0")``) are added once per data set with ``lam``
 NaN (they do not depend on λ).
 
-**Per-scale defaults** (:data:`SWEEP_SCALES`). The demo budget is "notebook 05 within 60 minutes
-from notebook 02/03's cache" on the 2-core machine. With that cache, λ = 16, the references and
-the consumers are free, so the cost is the 5 new λ's x 3 joint methods x 2 data sets = 30 chains
-(versions 1..4 of one method at one λ, 30 epochs each). Measured on an otherwise idle machine
-with two 1-thread workers (:mod:`embcompat.backward.parallel`): a BC-Aligner chain's epochs sum to
-8.0 s over v1..v4 on amazon-2014-hin and 4.5 s on movielens-latest-small, so about 260 s and
-145 s per chain with evaluation, 30 chains / 2 workers = about 50 minutes. The whole demo run
-(``python -m embcompat.runner --scale demo --only 05``, every chain trained, plus scoring) took
-**46.5 minutes** wall (2026-11-22, peak RSS 1.2 GB). Without the workers (one 2-thread process) it
-would be about 63 minutes, and before the joint alignment term was computed per node
-(:func:`~embcompat.losses.alignment.weighted_alignment_loss`) about 85.
+**Per-scale defaults** live in :data:`embcompat.config.sweep.SWEEP_SCALES`; the demo's time
+budget is recorded in ``benchmarks/results/sweep.md``.
 
 movielens-latest-small's intended Recall@50 is erratic between versions (each test half holds
 about 35-50 users), so read its trends with care; amazon-2014-hin has thousands of test edges per
@@ -56,82 +47,33 @@ import numpy as np
 import pandas as pd
 
 from embcompat.backward.consumers import train_consumers_cached
-from embcompat.backward.evaluate import ALIGN, INTENDED_DEG, UNINTENDED_DEG, evaluate_methods
-from embcompat.backward.experiment import BCExperiment, bc_config, check_device, resolve_datasets
+from embcompat.backward.evaluate import evaluate_methods
+from embcompat.backward.experiment import BCExperiment, resolve_datasets
 from embcompat.backward.methods import METHOD_NAMES, METHODS
 from embcompat.backward.parallel import ChainJob, train_chains
 from embcompat.backward.tasks import build_tasks
 from embcompat.backward.train import train_versions
 from embcompat.data import InteractionGraph, version_splits
 from embcompat.params import as_list, check_int, check_lambdas
-from embcompat.scales import SCALES, get_scale
+from embcompat.backward.sweep_analysis import averages
+from embcompat.config import bc_config, check_device, get_scale
+from embcompat.config.sweep import JOINT_METHODS, PAPER_LAMBDAS, SweepScale
 
-__all__ = ["SweepScale", "SWEEP_SCALES", "SWEEP_COLUMNS", "JOINT_METHODS", "PAPER_LAMBDAS",
-           "DIRECTIONS", "METHOD_ALIASES", "get_sweep_scale", "resolve_sweep", "SweepRun",
-           "iter_runs", "provenance", "aggregate_seeds", "run_sweep", "averages",
-           "monotone_report"]
+__all__ = ["SWEEP_COLUMNS", "METHOD_ALIASES", "resolve_sweep", "SweepRun", "iter_runs",
+           "provenance", "aggregate_seeds", "run_sweep"]
 
-JOINT_METHODS = ("Joint-NoTrans", "Joint-Lin-SLoss", "BC-Aligner")
-PAPER_LAMBDAS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 SWEEP_COLUMNS = ["dataset", "method", "lam", "metric", "value", "std", "n_seeds", "std_consumer",
                  "n_consumer_seeds"]
 #: Every accepted spelling of a method (paper name, official slug) -> its paper name.
 METHOD_ALIASES = {**{n: n for n in METHOD_NAMES}, **{m.slug: n for n, m in METHODS.items()},
                   "joint-lin-mloss": "BC-Aligner"}
-#: The paper's direction as λ grows (Sec. 5.2): "larger degradation in the intended task
-#: performance, smaller degradation in the unintended task performance, and smaller embedding
-#: alignment error". ``-1``: the value should fall, ``+1``: rise (the degradation is <= 0 and
-#: shrinks toward 0).
-DIRECTIONS = {INTENDED_DEG: -1, UNINTENDED_DEG: +1, ALIGN: -1}
-
-
-@dataclass(frozen=True)
-class SweepScale:
-    """Default knobs of the λ sweep at one scale (the notebook's parameters override them).
-
-    Attributes:
-        datasets: graph data sets swept.
-        lambdas: the λ grid.
-        methods: the swept methods (the paper's three joint methods).
-        seeds: training seeds of the GNN versions.
-        epochs: override of :attr:`BCTrainConfig.epochs` (``None``: the scale's; any other value
-            retrains everything, references included).
-        select_start: override of :attr:`BCTrainConfig.select_start` (``None``: the scale's;
-            another value retrains only the joint methods, which alone select with it).
-        workers: processes training the (method, λ) chains (:mod:`embcompat.backward.parallel`).
-    """
-
-    datasets: tuple[str, ...]
-    lambdas: tuple[float, ...] = PAPER_LAMBDAS
-    methods: tuple[str, ...] = JOINT_METHODS
-    seeds: tuple[int, ...] = (42,)
-    epochs: int | None = None
-    select_start: int | None = None
-    workers: int = 1
-
-
-#: Per-scale defaults; the budget arithmetic is in the module docstring.
-SWEEP_SCALES: dict[str, SweepScale] = {
-    "smoke": SweepScale(datasets=("synthetic",), lambdas=(1.0, 4.0, 16.0), seeds=(42, 43)),
-    "demo": SweepScale(datasets=("amazon-2014-hin", "movielens-latest-small"), seeds=(42,),
-                       workers=2),
-    "paper": SweepScale(datasets=("amazon2018-musical-instruments",), lambdas=PAPER_LAMBDAS,
-                        seeds=(42, 43, 44)),
-}
-
-
-def get_sweep_scale(scale: str) -> SweepScale:
-    """The named sweep defaults. Raises ``ValueError`` naming the allowed scales."""
-    if scale not in SWEEP_SCALES:
-        raise ValueError(f"unknown scale {scale!r}; allowed: {', '.join(SCALES)}")
-    return SWEEP_SCALES[scale]
 
 
 def resolve_sweep(scale: str, *, datasets=None, dataset=None, methods=None, lambdas=None,
                   seeds=None, epochs: int | None = None, select_start=None,
                   workers=None) -> SweepScale:
     """Validate notebook parameters (any form :func:`embcompat.params.as_list` accepts) and fill
-    the ``None`` ones from :data:`SWEEP_SCALES`.
+    the ``None`` ones from the scale's :class:`~embcompat.config.sweep.SweepScale`.
 
     Args:
         scale: ``smoke``, ``demo`` or ``paper``.
@@ -149,7 +91,7 @@ def resolve_sweep(scale: str, *, datasets=None, dataset=None, methods=None, lamb
     Raises:
         ValueError: naming the parameter and the allowed values.
     """
-    base = get_sweep_scale(get_scale(scale).name)
+    base = get_scale(scale).sweep
     if dataset is not None and datasets is not None:
         raise ValueError("pass either dataset or datasets, not both")
     ds = datasets if datasets is not None else dataset
@@ -318,53 +260,3 @@ def run_sweep(datasets, scale: str, methods: Sequence[str] = JOINT_METHODS,
     if not per_version:
         out = averages(out)
     return out
-
-
-def averages(tidy: pd.DataFrame) -> pd.DataFrame:
-    """The averaged rows (``version == "avg"``) without the ``version`` column: one row per
-    dataset x method x λ x metric."""
-    if "version" not in tidy:
-        return tidy.reset_index(drop=True)
-    return tidy[tidy.version == "avg"].drop(columns="version").reset_index(drop=True)
-
-
-def _step(lo: float, hi: float, v0: float, v1: float) -> str:
-    return f"λ {lo:g}→{hi:g}: {v0:.4g} → {v1:.4g} ({v1 - v0:+.3g})"
-
-
-def monotone_report(tidy: pd.DataFrame, metrics: dict[str, int] | None = None, *,
-                    tol: float = 0.0) -> pd.DataFrame:
-    """Whether each metric moves with λ in the paper's direction (:data:`DIRECTIONS`).
-
-    Args:
-        tidy: :func:`run_sweep` output (averaged rows are used; references with NaN λ are skipped).
-        metrics: ``metric -> direction`` (default :data:`DIRECTIONS`).
-        tol: a step against the direction by at most ``tol`` is not a violation.
-
-    Returns:
-        One row per dataset x method x metric: ``expected`` (``"decreasing"``/``"increasing"``),
-        ``lambdas`` and ``values`` (mean over seeds, λ increasing), ``monotone``, ``n_violations``
-        (consecutive λ steps against the direction), ``violations`` (each step with its numbers),
-        ``spearman`` (rank correlation of the value with λ; the paper's direction has its sign).
-    """
-    metrics = DIRECTIONS if metrics is None else metrics
-    t = averages(tidy)
-    t = t[t.metric.isin(list(metrics)) & t.lam.notna()]
-    rows = []
-    for (ds, m, metric), g in t.groupby(["dataset", "method", "metric"], sort=False):
-        g = g.sort_values("lam")
-        g = g[np.isfinite(g.value)]
-        lam, val = g.lam.to_numpy(float), g.value.to_numpy(float)
-        sign = metrics[metric]
-        bad = [_step(lam[i], lam[i + 1], val[i], val[i + 1]) for i in range(len(val) - 1)
-               if sign * (val[i + 1] - val[i]) < -tol]
-        rho = (float(pd.Series(lam).rank().corr(pd.Series(val).rank()))
-               if len(val) > 1 and np.ptp(val) > 0 else float("nan"))
-        rows.append({"dataset": ds, "method": m, "metric": metric,
-                     "expected": "decreasing" if sign < 0 else "increasing",
-                     "lambdas": ", ".join(f"{x:g}" for x in lam),
-                     "values": ", ".join(f"{x:.4g}" for x in val), "monotone": not bad,
-                     "n_violations": len(bad), "violations": "; ".join(bad), "spearman": rho})
-    return pd.DataFrame(rows, columns=["dataset", "method", "metric", "expected", "lambdas",
-                                       "values", "monotone", "n_violations", "violations",
-                                       "spearman"])

@@ -31,7 +31,7 @@ from typing import Callable, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from embcompat.backward.config import BCTrainConfig
+from embcompat.config.bc import BCTrainConfig
 from embcompat.backward.epoch import Alignment, FitResult, embed, fit_version
 from embcompat.backward.intended import VersionEvaluator
 from embcompat.backward.methods import METHODS, Method, get_method
@@ -294,7 +294,7 @@ def train_versions(method: str | Method, graph: InteractionGraph, splits: Sequen
         graph: the data set.
         splits: its per-version splits (``version_splits(graph, config.times,
             heldout_test=config.heldout_test)``).
-        config: the training config (a :data:`~embcompat.backward.config.BC_SCALES` preset).
+        config: the training config (a :data:`~embcompat.config.bc.BC_SCALES` preset).
         cache: read and write ``outputs/cache/bc-version-<key>/`` (False: train everything).
         progress: show one tqdm bar per version (epochs as steps).
         callback: called as ``callback(k, record)`` after each version is ready (e.g. to log, or

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from embcompat.config.bc import DEFAULT_TIMES
 from embcompat.utils import atomic_write
 
-DEFAULT_TIMES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 _FORMAT = "embcompat.InteractionGraph/1"
 _TENSORS = ("user", "item", "rating", "time", "item_brand", "item_category_ptr", "item_category")
 _INTS = ("num_users", "num_items", "num_brands", "num_categories")

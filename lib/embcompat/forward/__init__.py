@@ -2,8 +2,6 @@
 
 The pipeline of notebooks 06-08, as a library:
 
-* :mod:`~embcompat.forward.config` -- :class:`FCTScale` and the named ``FCT_SCALES``
-  (smoke / demo / paper) with every knob;
 * :mod:`~embcompat.forward.data` -- the train/test image subsets and old/new class prefixes;
 * :mod:`~embcompat.forward.train` -- training loops: classifier (plain, Mixup, BCT), SimCLR,
   autoencoder; feature extraction;
@@ -16,24 +14,30 @@ The pipeline of notebooks 06-08, as a library:
 
 Example::
 
-    exp = FCTExperiment(get_fct_scale("smoke"))
+    exp = FCTExperiment(fct_config("smoke"))  # embcompat.config.fct_config: every knob
     table = compatibility_table(exp)          # tidy rows: method, case, side_info, top1, top5, mAP
-"""
-from embcompat.forward.config import (FCT_SCALES, SIDE_INFO_LABELS, SIDE_INFOS, FCTScale,
-                                      TrainConfig, TransformTrainConfig, get_fct_scale,
-                                      validate_side_infos)
-from embcompat.forward.data import FCTData, load_fct_data
-from embcompat.forward.evaluate import (cka_all_models, cka_side_info_table, compatibility_table,
-                                        retrieval_row)
-from embcompat.forward.experiment import FCTExperiment, Features, Trained, load_or_train
-from embcompat.forward.sequences import sequence_table
-from embcompat.forward.transformation import (apply_transformation, train_transformation,
-                                              transformation_mse)
 
-__all__ = [
-    "FCT_SCALES", "SIDE_INFOS", "SIDE_INFO_LABELS", "FCTScale", "TrainConfig",
-    "TransformTrainConfig", "get_fct_scale", "validate_side_infos", "FCTData", "load_fct_data",
-    "FCTExperiment", "Features", "Trained", "load_or_train", "train_transformation",
-    "apply_transformation", "transformation_mse", "retrieval_row", "compatibility_table",
-    "cka_side_info_table", "cka_all_models", "sequence_table",
-]
+The names below are imported lazily (on first use), so importing one submodule does not import
+the whole pipeline.
+"""
+from importlib import import_module
+
+_EXPORTS = {
+    "FCTData": "data", "load_fct_data": "data",
+    "cka_all_models": "evaluate", "cka_side_info_table": "evaluate",
+    "compatibility_table": "evaluate", "retrieval_row": "evaluate",
+    "FCTExperiment": "experiment", "Features": "experiment", "Trained": "experiment",
+    "load_or_train": "experiment",
+    "sequence_table": "sequences",
+    "apply_transformation": "transformation", "train_transformation": "transformation",
+    "transformation_mse": "transformation",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'embcompat.forward' has no attribute {name!r}")
+    value = getattr(import_module(f"embcompat.forward.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from embcompat.forward.config import SIDE_INFO_LABELS, validate_side_infos
+from embcompat.config.fct import SIDE_INFO_LABELS, validate_side_infos
 from embcompat.forward.experiment import FCTExperiment
 from embcompat.forward.transformation import apply_transformation
 from embcompat.metrics import cka_matrix, linear_cka, retrieval_metrics

@@ -27,8 +27,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from embcompat.forward import train as T
-from embcompat.forward.config import FCTScale, TransformTrainConfig
+import embcompat.forward.train as T
+from embcompat.config.fct import FCTScale, TransformTrainConfig
 from embcompat.forward.data import FCTData, load_fct_data
 from embcompat.forward.transformation import train_transformation
 from embcompat.models.side_info import ConvAutoencoder, SimCLRModel

@@ -21,7 +21,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from embcompat.forward.config import validate_side_infos
+from embcompat.config.fct import validate_side_infos
 from embcompat.forward.evaluate import METRIC_COLUMNS, retrieval_row
 from embcompat.forward.experiment import FCTExperiment, Trained
 from embcompat.forward.transformation import apply_transformation

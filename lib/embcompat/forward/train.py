@@ -21,7 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from embcompat.forward.augment import mixup, mixup_loss, random_crop_flip, simclr_transform
-from embcompat.forward.config import TrainConfig
+from embcompat.config.fct import TrainConfig
 from embcompat.forward.data import normalise
 from embcompat.losses.vision import bct_loss, label_smoothing_ce, nt_xent
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from embcompat.forward.config import TransformTrainConfig
+from embcompat.config.fct import TransformTrainConfig
 from embcompat.forward.train import lr_at
 from embcompat.models.fct_transform import (FCTTransform, FCTTransformConfig, batchnorm_frozen,
                                             freeze_batchnorm)

@@ -1,4 +1,5 @@
-"""Training configuration of the BC experiments (Table 3) and its named scales.
+"""How the versions of one BC experiment are trained (Table 3): :class:`BCTrainConfig`, its named
+scales and :func:`bc_config`, the one getter.
 
 One :class:`BCTrainConfig` describes how every version ``M_k`` (and ``B_k``) is trained. The
 official protocol (snap-stanford/bc-emb ``generate_embeddings.py`` and ``embgen_strategy/*``) is the
@@ -16,33 +17,21 @@ Schedules (:data:`SCHEDULES`):
   Whether it reaches the official Recall@50 is measured in ``benchmarks/bench_bc_schedule.py``
   (results in ``benchmarks/results/bc_schedule.md``).
 
-Demo budget (measured on amazon-2014-hin and movielens-latest-small, 1 torch thread on a 2-core
-machine shared with another job; benchmarks/results/bc_epoch.md). Per data set the methods train
-``1 + 4 + 3 * 4 + 4 = 21`` GNN versions (M_0 shared; Non-BC v1-4; three joint methods v1-4;
-Finetune-M0 v1-4); Fix-M0 only runs M_0 forward, the two post-hoc methods fit linear ``B_k``'s on
-cached Non-BC embeddings, and Keep-All computes nothing. With the demo preset:
-
-* Non-BC, measured s/epoch v0..v4 = 0.39, 0.76, 1.30, 2.13, 3.33 (amazon) and 0.21, 0.33, 0.72,
-  1.04, 1.66 (movielens): 30 epochs of all five versions = 245 s and 121 s (movielens measured
-  end to end: 121 s);
-* the joint methods cost up to 1.5x Non-BC per epoch (BC-Aligner measured 1.28x at v1, 1.7x at
-  v2): 3 x 30 x (s/epoch v1..v4) x 1.5 = 1015 s and 506 s;
-* Finetune-M0 (M_0's 64-d architecture, 15 epochs): about 40 s and 20 s;
-* post-hoc ``B_k`` fitting (50 epochs, the cost of ``posthoc_fit_backward``): 2 x 130 s (amazon,
-  from 100-epoch measurements) and 2 x 67 s (movielens, measured);
-
-about 26 + 13 = 39 minutes for both data sets, inside the 40 minutes allotted to GNN training.
-With 2 threads on an unshared machine a step is about 1.5x faster (measured at 64 dims).
+The demo's time budget (21 GNN versions per data set, with the per-epoch costs that set it) is
+worked out in ``benchmarks/results/bc_epoch.md``.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
-from embcompat.data.graphs import DEFAULT_TIMES
+from embcompat.config.common import check_device, check_scale
 
 __all__ = ["BCTrainConfig", "BC_SCALES", "SCHEDULES", "LR_SCALINGS", "PAPER_ARCH",
-           "GROCERY_ARCH", "get_bc_config"]
+           "GROCERY_ARCH", "DEFAULT_TIMES", "bc_config"]
+
+#: The official time slices t_0 < ... < t_K (fractions of the time span): versions 0..4.
+DEFAULT_TIMES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 SCHEDULES = ("official", "large-batch")
 LR_SCALINGS = ("none", "sqrt", "linear")
@@ -78,7 +67,7 @@ class BCTrainConfig:
         heldout_test: select on the validation half of each window and report the test half.
         times: the time slices ``t_0 < ... < t_K`` (official 0.5 ... 1.0).
         ks: the Recall@K cut-offs; selection uses K = 50.
-        device: ``"auto"``, ``"cpu"`` or ``"cuda"``; not part of any cache key.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; not part of any cache key.
     """
 
     dims: tuple[int, ...] = PAPER_ARCH[0]
@@ -118,6 +107,7 @@ class BCTrainConfig:
 
     def validate(self) -> None:
         """Check the fields; raise ``ValueError`` naming the bad one and what is allowed."""
+        check_device(self.device)
         if len(self.dims) != len(self.layers) or len(self.dims) != self.num_versions:
             raise ValueError(f"dims ({len(self.dims)}), layers ({len(self.layers)}) and the versions "
                              f"given by times ({self.num_versions}) must have the same length")
@@ -178,7 +168,7 @@ class BCTrainConfig:
 
 
 #: Named presets. ``paper`` is the official protocol (MI/VG/amazon-2014-hin architecture; use
-#: ``get_bc_config("paper", dims=GROCERY_ARCH[0], layers=GROCERY_ARCH[1])`` for Grocery).
+#: ``bc_config("paper", "amazon2018-grocery")`` for Grocery).
 #: ``demo`` keeps the paper's shape at a quarter of its width (64..128 dims, 2, 2, 3, 3, 3 layers),
 #: the validated large-batch schedule (4 minibatches per propagation, sqrt-scaled lr: within 0.4
 #: point of the official schedule's best Recall@50 at 32 and 64 dims, benchmarks/results/bc_schedule.md),
@@ -202,12 +192,30 @@ BC_SCALES: dict[str, BCTrainConfig] = {
 }
 
 
-def get_bc_config(scale: str, **overrides) -> BCTrainConfig:
-    """The named preset, with field overrides.
+def bc_config(scale: str | None = None, dataset: str | None = None, *, seed: int = 42,
+              device: str = "auto", **overrides) -> BCTrainConfig:
+    """The scale's BC preset for ``dataset``, with ``seed``, ``device`` and field overrides.
+
+    Grocery gets its official architecture at ``paper`` scale (1, 1, 2, 2, 2 layers).
+
+    Args:
+        scale: ``smoke``, ``demo`` or ``paper`` (default ``$EMBCOMPAT_SCALE``, else ``demo``).
+        dataset: the graph data set's name (only Grocery changes the preset).
+        seed: the training seed (:attr:`BCTrainConfig.seed`).
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``; must exist on this machine.
+        **overrides: any other :class:`BCTrainConfig` field.
 
     Raises:
-        ValueError: an unknown scale (naming the allowed ones).
+        ValueError: an unknown scale, field, or device, or a device this machine lacks.
     """
-    if scale not in BC_SCALES:
-        raise ValueError(f"unknown BC scale {scale!r}; allowed: {', '.join(BC_SCALES)}")
-    return replace(BC_SCALES[scale], **overrides) if overrides else BC_SCALES[scale]
+    scale = check_scale(scale)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an int, got {seed!r}")
+    cfg = replace(BC_SCALES[scale], seed=seed, device=check_device(device, available=True))
+    if scale == "paper" and dataset == "amazon2018-grocery":
+        cfg = replace(cfg, dims=GROCERY_ARCH[0], layers=GROCERY_ARCH[1])
+    names = {f.name for f in fields(cfg)}
+    bad = sorted(set(overrides) - names)
+    if bad:
+        raise ValueError(f"unknown BCTrainConfig field(s) {bad}; allowed: {', '.join(sorted(names))}")
+    return replace(cfg, **overrides) if overrides else cfg

@@ -1,4 +1,5 @@
-"""Configs of the FCT experiments: one :class:`FCTScale` per named scale (``smoke``/``demo``/``paper``).
+"""Configs of the FCT experiments: one :class:`FCTScale` per named scale (``smoke``/``demo``/``paper``)
+and :func:`fct_config`, the one getter.
 
 A scale holds every knob of notebooks 06-08: the data set and its subsets, the backbone, the
 optimisation of each model (old/new/BCT backbones, side-info models, the transformation h and the
@@ -21,17 +22,9 @@ is keyed by the hash of exactly the fields it depends on, so notebooks 06, 07 an
   model (another seed) and an alternate old model trained with Mixup (alpha 1).
 * Sequence of updates over 1/4, 1/2 and all classes, as the paper's ImageNet-250/500/1k.
 
-``demo`` -- CIFAR-10 from the mirror on 2 CPU cores. **Budget: notebooks 06+07+08 together within
-90 minutes from an empty cache.** A timed mini-run (one epoch of each model kind at exactly this
-config, torch 2 threads, machine load ~2) measured: a ``small_resnet``-16 classifier epoch over the
-4,000 old images in 6.2 s (~640 images/s; Mixup the same), a SimCLR epoch (two views, per-image v2
-augmentation) in 19.9 s, an autoencoder epoch in 3.1 s, the features of one model (2 x 8,000
-train + 2,000 test images) in 13 s and an epoch of h (mixer 512) over 8,000 samples in 0.45 s.
-Extrapolated to 800 train images per class (8,000 images, 4,000 old) and 15 backbone/SimCLR
-epochs: backbones (old, alt-old, new, BCT, v1) ~10 min, Mixup ~1.5, SimCLR (old and v1) ~8,
-autoencoder ~0.5, features ~2.5, the 12 transformations ~3: **~26 minutes** in all, a 3.5x
-margin for slower or shared CPUs (under heavy load we once measured 4x lower throughput).
-Notebooks 07 and 08 reuse 06's models; 08 trains only v1, its SimCLR and the sequence transforms.
+``demo`` -- CIFAR-10 from the mirror on 2 CPU cores, within 90 minutes for notebooks 06-08 from an
+empty cache; the timed mini-run that set it is in ``benchmarks/results/fct_budget.md``. Notebooks
+07 and 08 reuse 06's models; 08 trains only v1, its SimCLR and the sequence transforms.
 
 ``smoke`` -- 20 train / 20 test images per class, 1 backbone epoch: seconds per notebook, for CI.
 """
@@ -39,11 +32,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 
+from embcompat.config.common import SCALES, check_device, check_scale
 from embcompat.params import as_list
-from embcompat.scales import SCALES
 
 __all__ = ["SIDE_INFOS", "SIDE_INFO_LABELS", "TrainConfig", "TransformTrainConfig", "FCTScale",
-           "FCT_SCALES", "get_fct_scale", "validate_side_infos", "validate_device"]
+           "FCT_SCALES", "fct_config", "validate_side_infos"]
 
 #: Side-information kinds of the paper's Table 6 (SimCLR trained on the old data only).
 SIDE_INFOS: tuple[str, ...] = ("none", "autoencoder", "alt_old", "mixup_old", "simclr")
@@ -192,7 +185,7 @@ class FCTScale:
         f = self.sequence_fractions
         if len(f) != 3 or not 0 < f[0] < f[1] < f[2] <= 1.0:
             raise ValueError(f"sequence_fractions must be 3 increasing fractions in (0, 1], got {f}")
-        validate_device(self.device)
+        check_device(self.device)
         if not 0 < self.old_fraction < 1:
             raise ValueError(f"old_fraction must be in (0, 1), got {self.old_fraction}")
 
@@ -209,19 +202,6 @@ class FCTScale:
         clean = {k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items()
                  if v is not None}
         return replace(self, **clean)
-
-
-def validate_device(device: str) -> str:
-    """Check a device string: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
-
-    Raises:
-        ValueError: naming the allowed values.
-    """
-    ok = isinstance(device, str) and (device in ("auto", "cpu", "cuda", "mps") or (
-        device.startswith("cuda:") and device[5:].isdigit()))
-    if not ok:
-        raise ValueError(f"unknown device {device!r}; allowed: auto, cpu, cuda, cuda:N, mps")
-    return device
 
 
 def validate_side_infos(side_infos) -> tuple[str, ...]:
@@ -274,12 +254,16 @@ FCT_SCALES: dict[str, FCTScale] = {
 assert set(FCT_SCALES) == set(SCALES)
 
 
-def get_fct_scale(name: str, **overrides) -> FCTScale:
+def fct_config(name: str | None = None, **overrides) -> FCTScale:
     """The named FCT scale, with optional field overrides (``None`` values ignored).
 
+    Args:
+        name: ``smoke``, ``demo`` or ``paper`` (default ``$EMBCOMPAT_SCALE``, else ``demo``).
+        **overrides: :class:`FCTScale` fields; ``device`` must exist on this machine.
+
     Raises:
-        ValueError: an unknown scale or field, naming the allowed ones.
+        ValueError: an unknown scale, field or device, or a device this machine lacks.
     """
-    if name not in FCT_SCALES:
-        raise ValueError(f"Unknown scale {name!r}; allowed: {', '.join(FCT_SCALES)}")
-    return FCT_SCALES[name].with_overrides(**overrides)
+    cfg = FCT_SCALES[check_scale(name)].with_overrides(**overrides)
+    check_device(cfg.device, available=True)
+    return cfg

@@ -167,3 +167,21 @@ def test_posthoc_keeps_non_bc_models(results):
             assert a.model_key == b.key and torch.equal(a.z_user, b.z_user)
             assert a.recall == b.recall
         assert len(r[1].extra["eval_mse"]) == 3
+
+
+@pytest.mark.parametrize("name", ["Joint-NoTrans", "BC-Aligner", "Post-Lin-MLoss"])
+def test_version_store_turns_the_latest_embeddings_into_the_methods_z0(results, name):
+    """The keep-latest store reproduces what the consumers got: z~_0 of the last version."""
+    r = results[name]
+    store = r.version_store()
+    assert store.K == len(r) - 1 and store.dims == [v.dim for v in r.versions]
+    last = r.versions[-1]
+    z0 = store.transform(to_version=0)
+    assert torch.allclose(z0, torch.cat([last.zhat0_user, last.zhat0_item]), atol=1e-5)
+    assert torch.allclose(store.transform(to_version=0, sequential=True), z0, atol=1e-5)
+
+
+def test_version_store_needs_a_backward_chain(results):
+    for name in ("Non-BC", "Fix-M0", "Keep-All"):
+        with pytest.raises(ValueError, match="no backward transformations"):
+            results[name].version_store()

@@ -20,6 +20,7 @@ from torch import Tensor
 from embcompat.config.bc import BCTrainConfig
 from embcompat.backward.methods import Method
 from embcompat.metrics.alignment import alignment_error
+from embcompat.versions import VersionStore, chain_from
 
 __all__ = ["VersionRecord", "VersionsResult"]
 
@@ -135,6 +136,22 @@ class VersionsResult:
     def Bs(self) -> list[Tensor | None]:
         """``[B_1, ..., B_K]`` matrices (None for methods without a ``B``)."""
         return [v.B for v in self.versions[1:]]
+
+    def version_store(self) -> VersionStore:
+        """The keep-latest store of this method, what a production team ships: ``B_1..B_K`` and
+        the latest embeddings ``z_K`` (users, then items, stacked), so that
+        ``store.transform(to_version=j)`` gives every node's ver-``j`` compatible embedding.
+
+        Raises:
+            ValueError: a method without a backward chain (Non-BC, Fix-M0, Finetune-M0, Keep-All).
+        """
+        if len(self.versions) < 2 or any(B is None for B in self.Bs):
+            raise ValueError(f"{self.method.name} has no backward transformations B_k; only the "
+                             "methods with a B (post-hoc, joint, BC-Aligner) give a VersionStore")
+        store = chain_from(self.Bs, self.versions[0].dim)
+        last = self.versions[-1]
+        store.set_embeddings(torch.cat([last.z_user, last.z_item]))
+        return store
 
     def consumer_embeddings(self) -> dict[int, tuple[Tensor, Tensor]]:
         """``{k: (z~_0 users (U_k, d_0), z~_0 items (I_k, d_0))}``: what the consumers ``C_0`` get.

@@ -44,7 +44,8 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
-from embcompat.data.graphs import DEFAULT_TIMES, InteractionGraph, VersionSplit, version_splits
+from embcompat.data.graphs import InteractionGraph
+from embcompat.data.splits import DEFAULT_TIMES, VersionSplit, version_splits
 
 TASK_NAMES = ("edge-rating", "user-activity", "user-positive-activity", "item-rating-avg",
               "item-rating-std")

@@ -56,6 +56,12 @@ def _load_prev(rev: str):
 
     src = subprocess.run(["git", "show", f"{rev}:lib/embcompat/metrics/retrieval.py"], cwd=ROOT,
                          check=True, capture_output=True, text=True).stdout
+    if "from embcompat.metrics.retrieval_" in src:
+        # from the split into retrieval_{inputs,cpu,torch}.py on, the file alone is not the
+        # implementation: its kernels would be imported from this checkout, not from ``rev``
+        raise SystemExit(f"--prev {rev}: lib/embcompat/metrics/retrieval.py at {rev} imports its "
+                         "kernels from sibling modules, so it cannot be loaded on its own; pass a "
+                         f"revision from before the split (e.g. {DEFAULT_PREV}) or --prev none")
     mod = types.ModuleType(f"retrieval_{rev}")
     exec(compile(src, f"retrieval@{rev}", "exec"), mod.__dict__)
     return mod

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from embcompat.data.graphs import (DEFAULT_TIMES, InteractionGraph, VersionSplit, assert_no_leakage,
-                                   heldout_user_order, version_splits)
+from embcompat.data.graphs import InteractionGraph
+from embcompat.data.splits import (DEFAULT_TIMES, VersionSplit, assert_no_leakage, heldout_user_order,
+                                   version_splits)
 
 # 17 edges, so the official edge fraction linspace(0, 1, 17) = e / 16 is exact in binary and the
 # slice times 0.5 and 0.75 fall exactly on edges 8 and 12 (boundary semantics are tested).

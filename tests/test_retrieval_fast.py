@@ -1,32 +1,24 @@
-"""The CPU fast path of embcompat.metrics.retrieval: float32-sorted exact counting, worker threads,
-and agreement with the chunked tensor-op path used off the CPU."""
+"""The CPU fast path of CMC/mAP (embcompat.metrics.retrieval_cpu): float32-sorted exact counting,
+worker threads, and agreement with the chunked tensor-op path used off the CPU (retrieval_torch)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from embcompat.metrics import retrieval as R
+from embcompat.metrics import retrieval_cpu
 from embcompat.metrics.retrieval import retrieval_metrics, retrieval_per_query
+from embcompat.metrics.retrieval_inputs import kernel_inputs
+from embcompat.metrics.retrieval_torch import per_query_torch
 from test_retrieval import _random, naive_retrieval
 
 
 
 def _torch_path(x, g, y, yg, *, distance="l2", exclude_self=True, chunk_size=None):
     """The chunked tensor-op implementation (the CUDA path), run on the CPU."""
-    q, gg = x.double(), g.double()
-    if distance == "cosine":
-        q, gg = torch.nn.functional.normalize(q, dim=1), torch.nn.functional.normalize(gg, dim=1)
-        g_term = torch.ones(gg.shape[0], dtype=torch.float64)
-    else:
-        q, gg = R._centre(q, gg)
-        g_term = (gg * gg).sum(1)
-    alpha = -1.0 if distance == "cosine" else -2.0
-    classes, table = R._class_table(yg.long())
-    slot = torch.searchsorted(classes, y.long()).clamp(max=classes.numel() - 1)
-    has_class = classes[slot] == y.long()
-    return R._per_query_torch(q, gg, g_term, alpha, yg.long(), y.long(), table, slot, has_class,
-                              exclude_self, chunk_size)
+    inputs = kernel_inputs(x, g, y, yg, distance=distance, exclude_self=exclude_self,
+                           device=torch.device("cpu"), dtype=torch.float64)
+    return per_query_torch(*inputs, exclude_self, chunk_size)
 
 
 def _float32_near_ties(n=160, d=8, seed=11):
@@ -43,8 +35,9 @@ def _float32_near_ties(n=160, d=8, seed=11):
 def test_float32_band_collisions_are_recounted_exactly(distance, monkeypatch):
     x, y = _float32_near_ties()
     calls = []
-    real = R._count_le
-    monkeypatch.setattr(R, "_count_le", lambda key, thr: calls.append(len(thr)) or real(key, thr))
+    real = retrieval_cpu._count_le
+    monkeypatch.setattr(retrieval_cpu, "_count_le",
+                        lambda key, thr: calls.append(len(thr)) or real(key, thr))
     pq = retrieval_per_query(x, x, y, y, distance=distance, chunk_size=50)
     assert calls, "the data should put non-relevant items in relevant items' float32 bands"
     _, ranks, aps = naive_retrieval(x, x, y, y, distance=distance, exact_l2=True)

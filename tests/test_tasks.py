@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from embcompat.backward.tasks import (TASK_NAMES, TaskConfig, build_tasks, item_rating_stats,
-                                      split_features, task_features)
+from embcompat.backward.task_features import split_features, task_features
+from embcompat.backward.tasks import TASK_NAMES, TaskConfig, build_tasks, item_rating_stats
 from embcompat.data import InteractionGraph, load_graph, version_splits
 
 # 17 edges: edge fraction r = e / 16, so t = .25/.5/.75 fall exactly on edges 4, 8 and 12.

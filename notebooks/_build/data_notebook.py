@@ -35,7 +35,7 @@ from IPython.display import Markdown, display
 
 from embcompat.data import load_graph
 from embcompat.data.catalog import load_many
-from embcompat.data.graphs import assert_no_leakage, version_splits
+from embcompat.data.splits import assert_no_leakage, version_splits
 from embcompat.data.images import load_images, sample_grid
 from embcompat.data.summary import stats_table
 from embcompat.data.plots import (plot_degree_distributions, plot_image_grid,

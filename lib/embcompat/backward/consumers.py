@@ -34,7 +34,8 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from embcompat.backward.tasks import TaskData, TaskSplit, split_features, task_features
+from embcompat.backward.task_features import split_features, task_features
+from embcompat.backward.tasks import TaskData, TaskSplit
 from embcompat.config.consumers import ConsumerConfig
 from embcompat.models.consumer import ConsumerMLP, ConsumerSpec
 from embcompat.utils import cache_dir, config_hash, json_save_atomic, resolve_device, torch_save_atomic

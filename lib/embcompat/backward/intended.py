@@ -13,7 +13,8 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from embcompat.data.graphs import InteractionGraph, VersionSplit
+from embcompat.data.graphs import InteractionGraph
+from embcompat.data.splits import VersionSplit
 from embcompat.metrics.recall import recall_at_k
 
 __all__ = ["VersionEvaluator", "evaluate_version", "WHICH"]

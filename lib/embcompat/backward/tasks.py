@@ -34,17 +34,19 @@ which produced the published numbers, and say so:
    formula ``sqrt(SS / (n - 1 + 1e-6))`` (unbiased, with its epsilon), computed in float32.
 
 Averages and the median are computed in float32, in the official edge order, so that ties at the
-threshold fall as in the official code.
+threshold fall as in the official code. This module builds the labelled sets; the consumer inputs
+gathered from a version's embeddings are in :mod:`embcompat.backward.task_features`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 
-from embcompat.data.graphs import DEFAULT_TIMES, InteractionGraph, VersionSplit, version_splits
+from embcompat.data.graphs import InteractionGraph
+from embcompat.data.splits import DEFAULT_TIMES, VersionSplit, version_splits
 
 TASK_NAMES = ("edge-rating", "user-activity", "user-positive-activity", "item-rating-avg",
               "item-rating-std")
@@ -253,53 +255,3 @@ def build_tasks(graph: InteractionGraph, times=DEFAULT_TIMES, *,
     """
     splits = list(splits) if splits is not None else version_splits(graph, times)
     return {n: build_task(n, graph, splits, config) for n in names}
-
-
-def task_features(task: TaskData, user_emb: torch.Tensor | None, item_emb: torch.Tensor | None,
-                  ids: torch.Tensor, dim: int | None = None) -> torch.Tensor:
-    """Turn embeddings into consumer inputs.
-
-    Args:
-        task: the task (its ``kind`` decides the input).
-        user_emb: ``(num_users_k, d)`` user embeddings (unused by item tasks).
-        item_emb: ``(num_items_k, d)`` item embeddings (unused by user tasks).
-        ids: ``(n,)`` node ids or ``(n, 2)`` (user, item) pairs.
-        dim: keep only the first ``dim`` columns of each embedding (the official cut of wider
-            Non-BC embeddings to d_0); ``None`` keeps all.
-
-    Returns:
-        ``(n, d)`` for node tasks, ``(n, 2d)`` for the edge task, on the embeddings' device.
-
-    Raises:
-        ValueError: an embedding is missing, narrower than ``dim``, or has too few rows.
-    """
-    def take(emb, what, rows):
-        if emb is None:
-            raise ValueError(f"task {task.name!r} needs {what} embeddings")
-        if dim is not None:
-            if emb.shape[1] < dim:
-                raise ValueError(f"{what} embeddings have {emb.shape[1]} dims, fewer than {dim}")
-            emb = emb[:, :dim]
-        rows = rows.to(emb.device)
-        if rows.numel() and int(rows.max()) >= emb.shape[0]:
-            raise ValueError(f"task {task.name!r}: {what} id {int(rows.max())} but only {emb.shape[0]} "
-                             f"{what} embeddings; version-k embeddings need one row per {what} "
-                             "present at t_{k+1}")
-        return emb[rows]
-
-    if task.kind == "user":
-        return take(user_emb, "user", ids)
-    if task.kind == "item":
-        return take(item_emb, "item", ids)
-    return torch.cat([take(user_emb, "user", ids[:, 0]), take(item_emb, "item", ids[:, 1])], dim=1)
-
-
-def split_features(task: TaskData, split: TaskSplit,
-                   embeddings: Mapping[int, tuple[torch.Tensor, torch.Tensor]],
-                   dim: int | None = None) -> torch.Tensor:
-    """:func:`task_features` of ``split`` with ``embeddings[split.version]`` (``(user, item)``)."""
-    if split.version not in embeddings:
-        raise ValueError(f"task {task.name!r} needs the version-{split.version} embeddings; "
-                         f"got versions {sorted(embeddings)}")
-    user_emb, item_emb = embeddings[split.version]
-    return task_features(task, user_emb, item_emb, split.ids, dim)

@@ -36,7 +36,8 @@ from embcompat.backward.epoch import Alignment, FitResult, embed, fit_version
 from embcompat.backward.intended import VersionEvaluator
 from embcompat.backward.methods import METHODS, Method, get_method
 from embcompat.backward.results import VersionRecord, VersionsResult
-from embcompat.data.graphs import InteractionGraph, VersionSplit
+from embcompat.data.graphs import InteractionGraph
+from embcompat.data.splits import VersionSplit
 from embcompat.models.gnn import PinSAGE, VersionGraph
 from embcompat.models.transforms import LinearBackward, NoTransBackward, compose
 from embcompat.backward.posthoc import posthoc_fit_backward

@@ -11,8 +11,8 @@ sets live in ``embcompat.data.images`` and are not imported here.
 """
 from __future__ import annotations
 
-from embcompat.data.graphs import (DEFAULT_TIMES, InteractionGraph, VersionSplit, assert_no_leakage,
-                                   version_splits)
+from embcompat.data.graphs import InteractionGraph
+from embcompat.data.splits import DEFAULT_TIMES, VersionSplit, assert_no_leakage, version_splits
 from embcompat.data.resolve import DataNotFoundError, resolve_files
 
 __all__ = ["DEFAULT_TIMES", "GRAPH_DATASETS", "InteractionGraph", "VersionSplit", "assert_no_leakage",

@@ -7,7 +7,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from embcompat.data.graphs import InteractionGraph, VersionSplit
+from embcompat.data.graphs import InteractionGraph
+from embcompat.data.splits import VersionSplit
 from embcompat.data.summary import as_date, cut_times, degrees, is_calendar_time
 
 

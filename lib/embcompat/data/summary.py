@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from embcompat.data.graphs import InteractionGraph, VersionSplit
+from embcompat.data.graphs import InteractionGraph
+from embcompat.data.splits import VersionSplit
 
 
 def graph_row(graph: InteractionGraph) -> dict:

@@ -2,7 +2,8 @@
 
 Every random function in embcompat takes a ``seed`` or ``generator``; :func:`set_seed` seeds the
 global generators once per run. Every cache write goes through :func:`atomic_write` so that a
-half-written file is never read back.
+half-written file is never read back (:mod:`embcompat.cache_files` adds a SHA-256 sidecar to each
+cache file and checks it on load).
 """
 from __future__ import annotations
 

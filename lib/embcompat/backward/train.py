@@ -14,10 +14,12 @@ the method says (:mod:`embcompat.backward.methods`):
   ``finetune_epochs`` with a fresh Adam; Keep-All is derived from Non-BC and Fix-M0.
 
 Caching: each version is written to ``cache_dir("bc-version", key)`` (``version.pt`` atomically,
-after ``config.json``, the full config). The key hashes the data (graph + splits), the fields that
-train that version, the method's own fields and the key of the version it builds on, so ``M_0`` and
-Non-BC's models are shared between methods, an irrelevant change (device, progress, lambda for
-Non-BC) keeps every key, and a killed run resumes at the first version not on disk.
+after ``config.json``, the full config), each with a SHA-256 sidecar checked on load: a corrupt
+entry is logged and retrained (:mod:`embcompat.cache_files`). The key hashes the data (graph +
+splits), the fields that train that version, the method's own fields and the key of the version it
+builds on, so ``M_0`` and Non-BC's models are shared between methods, an irrelevant change (device,
+progress, lambda for Non-BC) keeps every key, and a killed run resumes at the first version not on
+disk.
 
 Seeds: version ``k`` initialises ``M_k`` from ``seed + 1000 k`` (so a joint ``M_k`` starts from the
 same weights as Non-BC's), samples with ``seed + 1000 k + 1`` and draws ``B_k`` with ``+ 2``.
@@ -42,8 +44,8 @@ from embcompat.models.gnn import PinSAGE, VersionGraph
 from embcompat.models.transforms import LinearBackward, NoTransBackward, compose
 from embcompat.backward.posthoc import posthoc_fit_backward
 from embcompat.backward.sampling import BPRSampler
-from embcompat.utils import (cache_dir, config_hash, json_save_atomic, resolve_device,
-                             torch_save_atomic)
+from embcompat.cache_files import load_cached, save_json, save_torch
+from embcompat.utils import cache_dir, config_hash, resolve_device
 
 __all__ = ["train_versions", "data_fingerprint", "version_keys", "Callback"]
 
@@ -113,18 +115,16 @@ class _Context:
         if not self.cache:
             return None
         path = cache_dir("bc-version", key) / "version.pt"
-        if not path.exists():
-            return None
-        return VersionRecord.from_payload(torch.load(path, map_location="cpu", weights_only=True))
+        return load_cached(path, use=VersionRecord.from_payload)
 
     def save(self, rec: VersionRecord, method: Method, key_parts) -> None:
         if not self.cache:
             return
         d = cache_dir("bc-version", rec.key)
-        json_save_atomic({"method": method.name, "k": rec.k, "dataset": self.graph.name,
-                          "data_fingerprint": self.fp, "key_parts": key_parts,
-                          "config": self.config.to_dict()}, d / "config.json")
-        torch_save_atomic(rec.to_payload(), d / "version.pt")
+        save_json({"method": method.name, "k": rec.k, "dataset": self.graph.name,
+                   "data_fingerprint": self.fp, "key_parts": key_parts,
+                   "config": self.config.to_dict()}, d / "config.json")
+        save_torch(rec.to_payload(), d / "version.pt")
 
 
 def _key_parts(m: Method, ctx: _Context, k: int, prev: str | None, base: list[str] | None):

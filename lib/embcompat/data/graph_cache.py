@@ -2,19 +2,18 @@
 
 The key hashes the raw files' SHA-256, the source's processing version and its options, so a change
 in any of them builds a new file. Files are written atomically (temp file + rename), so a
-half-written cache is never read; an unreadable file is rebuilt.
+half-written cache is never read, then sealed with a SHA-256 sidecar that is checked on load
+(:mod:`embcompat.cache_files`); a corrupt, unsealed or unreadable file is logged and rebuilt.
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Callable, Sequence
 
+from embcompat.cache_files import load_cached, seal
 from embcompat.data.graphs import InteractionGraph
 from embcompat.data.resolve import cache_root, resolve_files
 from embcompat.utils import config_hash, file_sha256
-
-log = logging.getLogger(__name__)
 
 
 def raw_file_digests(files: Sequence[Path]) -> dict[str, str]:
@@ -44,13 +43,11 @@ def cached_graph(name: str, files: Sequence[Path], processing: dict,
     if not use_cache:
         return build(digests)
     path = processed_path(name, digests, processing)
-    if path.is_file():
-        try:
-            return InteractionGraph.load(path)
-        except Exception as err:  # noqa: BLE001 - a damaged cache is rebuilt, never trusted
-            log.warning("ignoring unreadable processed cache %s (%s); rebuilding", path, err)
-    graph = build(digests)
-    graph.save(path)
+    graph = load_cached(path, read=InteractionGraph.load)  # None: missing or corrupt (warned)
+    if graph is None:
+        graph = build(digests)
+        graph.save(path)
+        seal(path)
     return graph
 
 

@@ -28,7 +28,8 @@ import torch
 from embcompat.data import image_readers as R
 from embcompat.data.resolve import (DOWNLOAD_ENV, MIRROR_ENV, DataNotFoundError, RemoteFile,
                                     SourceSpec, cache_root, mirror_root, resolve_files)
-from embcompat.utils import config_hash, file_sha256, torch_save_atomic
+from embcompat.cache_files import load_cached, save_torch
+from embcompat.utils import config_hash, file_sha256
 
 IMAGE_DATASETS: dict[str, str] = {
     "cifar10": "CIFAR-10: 60,000 32x32 RGB images, 10 classes (5,000 train / 1,000 test each).",
@@ -168,16 +169,16 @@ def _torchvision(name: str, allow_download: bool | None, local_hits: list[str]) 
 
 
 def _cached_decode(kind: str, key: str, use_cache: bool, build) -> dict:
-    """Return ``build()``, memoised in ``data/processed/<kind>-<key>.pt`` when ``use_cache``."""
+    """Return ``build()``, memoised in ``data/processed/<kind>-<key>.pt`` (with a SHA-256 sidecar
+    checked on load, :mod:`embcompat.cache_files`) when ``use_cache``."""
     path = cache_root() / "processed" / f"{kind}-{key}.pt"
-    if use_cache and path.is_file():
-        try:
-            return torch.load(path, weights_only=True)
-        except Exception:  # noqa: BLE001 - an unreadable cache is rebuilt, never trusted
-            pass
+    if use_cache:
+        arrays = load_cached(path)  # None: missing, or corrupt (warned) -> decode again
+        if arrays is not None:
+            return arrays
     arrays = build()
     if use_cache:
-        torch_save_atomic(arrays, path)
+        save_torch(arrays, path)
     return arrays
 
 

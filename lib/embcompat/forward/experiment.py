@@ -12,8 +12,9 @@ Models are named (each trains from its own :func:`model_seed`):
 Each model lives in ``cache_dir("fct-<kind>", <hash>)/model.pt`` (state dict + loss history),
 written atomically once training ends, with its full spec in ``config.json``. The hash covers the
 data subset, the architecture, the optimisation, the seed and the keys of the models it depends on
-(BCT: the old model), so notebooks 06-08 and a restarted run reuse every finished model. An
-unreadable ``model.pt`` is retrained, never trusted; a killed run leaves only temp files, which are
+(BCT: the old model), so notebooks 06-08 and a restarted run reuse every finished model. Every
+file has a SHA-256 sidecar checked on load (:mod:`embcompat.cache_files`): a corrupt or unreadable
+``model.pt`` is logged and retrained, never trusted; a killed run leaves only temp files, which are
 ignored. Features (``(V=2, N, d)`` for the train images and their flips, ``(M, d)`` for the
 test images) are cached beside each model.
 """
@@ -33,7 +34,8 @@ from embcompat.forward.data import FCTData, load_fct_data
 from embcompat.forward.transformation import train_transformation
 from embcompat.models.side_info import ConvAutoencoder, SimCLRModel
 from embcompat.models.vision import build_backbone
-from embcompat.utils import cache_dir, config_hash, json_save_atomic, resolve_device, torch_save_atomic
+from embcompat.cache_files import load_cached, save_json, save_torch
+from embcompat.utils import cache_dir, config_hash, resolve_device
 
 __all__ = ["CACHE_VERSION", "Trained", "Features", "load_or_train", "FCTExperiment", "model_seed"]
 
@@ -96,19 +98,22 @@ def load_or_train(what: str, spec: dict, build: Callable[[], nn.Module],
     key = config_hash(CACHE_VERSION, what, spec)
     path = cache_dir(f"fct-{what}", key) / "model.pt"
     model = build()
-    if path.is_file():
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-            model.load_state_dict(blob["state_dict"])
-            return Trained(model.eval(), key, path, True, blob.get("history", []),
-                           time.perf_counter() - start)
-        except Exception:  # noqa: BLE001 - an unreadable cache is retrained, never trusted
-            model = build()
+
+    def restore(blob: dict) -> dict:
+        model.load_state_dict(blob["state_dict"])
+        return blob
+
+    blob = load_cached(path, use=restore)
+    if blob is not None:
+        return Trained(model.eval(), key, path, True, blob.get("history", []),
+                       time.perf_counter() - start)
+    if path.is_file():  # corrupt (warned): start again from a fresh, not a half-loaded, module
+        model = build()
     history = fit(model)
     model.cpu().eval()
-    json_save_atomic({"what": what, "spec": spec, "cache_version": CACHE_VERSION},
-                     path.parent / "config.json")
-    torch_save_atomic({"state_dict": model.state_dict(), "history": history}, path)
+    save_json({"what": what, "spec": spec, "cache_version": CACHE_VERSION},
+              path.parent / "config.json")
+    save_torch({"state_dict": model.state_dict(), "history": history}, path)
     return Trained(model, key, path, False, history, time.perf_counter() - start)
 
 
@@ -230,20 +235,14 @@ class FCTExperiment:
         if trained.key in self._features:
             return self._features[trained.key]
         path = trained.path.parent / "features.pt"
-        feats = None
-        if path.is_file():
-            try:
-                blob = torch.load(path, map_location="cpu", weights_only=True)
-                feats = Features(blob["train"], blob["test"])
-            except Exception:  # noqa: BLE001 - unreadable: recompute
-                feats = None
-        if feats is None:
+        feats = load_cached(path, use=lambda blob: Features(blob["train"], blob["test"]))
+        if feats is None:  # missing, or corrupt (warned): recompute
             kw = {"mean_std": self.data.mean_std, "device": self.device,
                   "batch_size": self.scale.eval_batch_size}
             feats = Features(T.embed_images(trained.model, self.data.train_x, flips=True, **kw),
                              T.embed_images(trained.model, self.data.test_x, **kw)[0])
             trained.model.cpu()
-            torch_save_atomic({"train": feats.train, "test": feats.test}, path)
+            save_torch({"train": feats.train, "test": feats.test}, path)
         self._features[trained.key] = feats
         return feats
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import embcompat.backward.consumers as C
 import embcompat.backward.train as train_mod
 import embcompat.cache_files as CF
-from embcompat.backward.config import get_bc_config
-from embcompat.backward.consumers import ConsumerConfig, load_consumers, train_consumers_cached
+from embcompat.backward import consumer_cache as C
+from embcompat.backward.consumer_cache import load_consumers, train_consumers_cached
+from embcompat.config import ConsumerConfig, bc_config
 from embcompat.backward.tasks import TaskData, TaskSplit
 from embcompat.backward.train import train_versions
 from embcompat.cache_files import (CorruptCacheError, load_cached, load_verified, read_json,
@@ -29,7 +29,8 @@ from embcompat.data import images as I
 from embcompat.data.graph_cache import cached_graph, processed_path, raw_file_digests
 from embcompat.data.graphs import InteractionGraph
 from embcompat.data.sources import build_graph
-from embcompat.forward import FCTData, FCTExperiment, TrainConfig, get_fct_scale
+from embcompat.config.fct import TrainConfig, fct_config
+from embcompat.forward import FCTData, FCTExperiment
 from embcompat.utils import file_sha256
 
 DAMAGE = ("truncate", "flip", "no-sidecar")
@@ -140,7 +141,7 @@ TIMES = (0.5, 0.6, 0.7)
 @pytest.fixture(scope="module")
 def bc_setup():
     g = load_graph("synthetic")
-    cfg = get_bc_config("smoke", times=TIMES, dims=(8, 12), layers=(1, 1), epochs=2,
+    cfg = bc_config("smoke", times=TIMES, dims=(8, 12), layers=(1, 1), epochs=2,
                         schedule="official", device="cpu")
     return g, version_splits(g, TIMES, heldout_test=True), cfg
 
@@ -277,7 +278,7 @@ def _fct_data() -> FCTData:
 def _fct_scale():
     tiny = TrainConfig(epochs=1, batch_size=16, lr=0.05, momentum=0.9, weight_decay=0.0,
                        warmup_epochs=0, label_smoothing=0.1)
-    return get_fct_scale("smoke", width=4, feature_dim=8, backbone_train=tiny, device="cpu",
+    return fct_config("smoke", width=4, feature_dim=8, backbone_train=tiny, device="cpu",
                          num_threads=1)
 
 

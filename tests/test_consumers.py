@@ -4,10 +4,12 @@ import dataclasses
 import pytest
 import torch
 
-from embcompat.backward import consumers as C
-from embcompat.backward.consumers import (ConsumerConfig, evaluate_consumers, evaluate_versions,
-                                          fit_consumer, load_consumers, predict, roc_auc,
-                                          save_consumers, train_consumers, train_consumers_cached)
+from embcompat.backward import consumer_cache as C
+from embcompat.backward import consumers as consumers_mod
+from embcompat.backward.consumer_cache import load_consumers, save_consumers, train_consumers_cached
+from embcompat.backward.consumers import (evaluate_consumers, evaluate_versions, fit_consumer,
+                                          predict, roc_auc, train_consumers)
+from embcompat.config import ConsumerConfig
 from embcompat.backward.tasks import TaskData, TaskSplit, build_tasks
 from embcompat.data import load_graph, version_splits
 from embcompat.models.consumer import ConsumerMLP, ConsumerSpec
@@ -121,7 +123,7 @@ def test_grid_selects_by_validation_auc(monkeypatch):
         auc = fake_val[(spec.hidden_dim, spec.dropout)] + (0.001 * seed if seed else 0.0)
         return ConsumerMLP(spec).eval(), auc, 7
 
-    monkeypatch.setattr(C, "fit_consumer", fake_fit)
+    monkeypatch.setattr(consumers_mod, "fit_consumer", fake_fit)
     cfg = ConsumerConfig(hidden_grid=(128, 256), dropout_grid=(0.0, 0.5), seeds=(0, 1, 2))
     trained = train_consumers(task, {0: (emb, None)}, cfg, device="cpu")
     # best 0.71 is tied between (128, .5) and (256, .5): the first in the official loop order wins

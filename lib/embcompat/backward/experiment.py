@@ -3,7 +3,7 @@
 The notebooks 02-04 call :func:`run_experiment` with the same parameters, so they hit the same
 caches: every version of every method is cached by :func:`~embcompat.backward.train.train_versions`
 (``bc-version-<key>``) and every ``C_0`` by
-:func:`~embcompat.backward.consumers.train_consumers_cached` (``consumers-<key>``).
+:func:`~embcompat.backward.consumer_cache.train_consumers_cached` (``consumers-<key>``).
 
 The references are always run, whichever methods were asked for: Non-BC (the intended-task
 reference) and Fix-M0 (the true ``z_0``), combined into Keep-All (free). ``C_0`` is trained on
@@ -18,7 +18,8 @@ from typing import Sequence
 import pandas as pd
 import torch
 
-from embcompat.backward.consumers import TrainedConsumers, train_consumers_cached
+from embcompat.backward.consumer_cache import train_consumers_cached
+from embcompat.backward.consumers import TrainedConsumers
 from embcompat.backward.evaluate import PAPER_ORDER, evaluate_methods
 from embcompat.backward.methods import METHOD_NAMES, get_method
 from embcompat.backward.results import VersionsResult

@@ -46,7 +46,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from embcompat.backward.consumers import train_consumers_cached
+from embcompat.backward.consumer_cache import train_consumers_cached
 from embcompat.backward.evaluate import evaluate_methods
 from embcompat.backward.experiment import BCExperiment, resolve_datasets
 from embcompat.backward.methods import METHOD_NAMES, METHODS

@@ -164,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="set a notebook parameter (repeatable), converted as papermill -p "
                              "does; passed only to the selected notebooks that declare NAME, an "
                              "error when none does")
-    parser.add_argument("--list", action="store_true", help="list the notebooks and the parameters each declares, and exit")
+    parser.add_argument("--list", action="store_true",
+                        help="list the notebooks and the parameters each declares, and exit")
     parser.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
     args = parser.parse_args(argv)
     if args.list:

@@ -2,10 +2,17 @@
 
 Usage::
 
-    python -m embcompat.runner [--scale smoke|demo|paper] [--only 01 03 ...] [--list]
+    python -m embcompat.runner [--scale smoke|demo|paper] [--only 01 03 ...] [-p NAME VALUE ...]
+    python -m embcompat.runner --list      # the notebooks and the parameters each declares
 
 Executed copies go to ``outputs/executed/`` (or ``$EMBCOMPAT_OUTPUTS/executed``). On a failure the
 runner stops and names the notebook and the failing cell.
+
+``-p NAME VALUE`` (repeatable) sets a notebook parameter the way ``papermill -p`` does (``True``,
+``False``, ``None``, ints and floats are converted, anything else stays a string; list parameters
+accept strings such as ``"[1, 4, 16]"``). It goes only to the selected notebooks whose
+``parameters`` cell declares NAME; one that no selected notebook declares is an error before
+anything runs.
 """
 from __future__ import annotations
 
@@ -45,6 +52,60 @@ def select(notebooks: list[Path], only: list[str] | None) -> list[Path]:
     return [p for p in notebooks if p.name[:2] in wanted]
 
 
+def convert_value(value: str):
+    """A ``-p`` value as papermill's own ``-p`` converts it.
+
+    ``"True"``/``"False"``/``"None"`` become ``True``/``False``/``None``, then ints, then floats;
+    anything else stays the string (list parameters are parsed by the notebooks themselves).
+    """
+    if value in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[value]
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def collect_params(pairs: list[list[str]] | None) -> dict:
+    """``[[NAME, VALUE], ...]`` from ``-p`` into ``{NAME: converted VALUE}``.
+
+    Raises:
+        ValueError: ``scale`` (set with ``--scale``), or a name given twice.
+    """
+    params: dict = {}
+    for name, value in pairs or []:
+        if name == "scale":
+            raise ValueError(f"-p scale {value}: set the scale with --scale {value}")
+        if name in params:
+            raise ValueError(f"-p {name} is given twice; give each parameter once")
+        params[name] = convert_value(value)
+    return params
+
+
+def declared_parameters(notebooks: list[Path]) -> dict[Path, list[str]]:
+    """The names each notebook's ``parameters`` cell declares (empty without such a cell)."""
+    import papermill as pm
+
+    return {nb: list(pm.inspect_notebook(str(nb))) for nb in notebooks}
+
+
+def plan(declared: dict[Path, list[str]], parameters: dict) -> dict[Path, dict]:
+    """Per notebook, the ``parameters`` it declares (order of ``declared`` kept).
+
+    Raises:
+        ValueError: a parameter no notebook in ``declared`` declares; names them and theirs.
+    """
+    unknown = [n for n in parameters if not any(n in names for names in declared.values())]
+    if unknown:
+        listing = "\n".join(f"  {nb.name}: {', '.join(names) or '(no parameters cell)'}"
+                             for nb, names in declared.items())
+        raise ValueError(f"no selected notebook declares the parameter(s) {', '.join(unknown)}; "
+                         f"the selected notebooks declare:\n{listing}")
+    return {nb: {k: v for k, v in parameters.items() if k in names} for nb, names in declared.items()}
+
+
 def kernel_name() -> str:
     """The venv's registered kernel if present (``make setup`` registers it), else ``python3``."""
     from jupyter_client.kernelspec import KernelSpecManager
@@ -56,7 +117,13 @@ def run(scale: str = "demo", only: list[str] | None = None, *, parameters: dict 
         notebook_dir: Path | None = None, progress: bool = True) -> list[Path]:
     """Execute the selected notebooks in order; return the executed copies' paths.
 
+    Args:
+        scale: injected as every notebook's ``scale``.
+        only: two-digit notebook numbers (all when ``None``).
+        parameters: further parameters; each goes only to the notebooks that declare it.
+
     Raises:
+        ValueError: an unknown scale, notebook number or parameter (before anything runs).
         RuntimeError: a notebook failed; names the notebook, the cell and the error.
     """
     import papermill as pm
@@ -66,6 +133,7 @@ def run(scale: str = "demo", only: list[str] | None = None, *, parameters: dict 
         raise ValueError(f"Unknown scale {scale!r}; allowed: {', '.join(SCALES)}")
     os.environ[SCALE_ENV] = scale
     notebooks = select(discover(notebook_dir), only)
+    per_notebook = plan(declared_parameters(notebooks), dict(parameters or {}))
     out_dir = output_dir("executed")
     kernel = kernel_name()
     done = []
@@ -74,7 +142,7 @@ def run(scale: str = "demo", only: list[str] | None = None, *, parameters: dict 
         print(f"[{i}/{len(notebooks)}] {nb.name} (scale={scale}, kernel={kernel})", flush=True)
         start = time.perf_counter()
         try:
-            pm.execute_notebook(str(nb), str(target), parameters={"scale": scale, **(parameters or {})},
+            pm.execute_notebook(str(nb), str(target), parameters={**per_notebook[nb], "scale": scale},
                                 kernel_name=kernel, cwd=str(nb.parent), progress_bar=progress,
                                 log_output=False)
         except PapermillExecutionError as err:
@@ -91,16 +159,24 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", default=os.environ.get(SCALE_ENV, "demo"), choices=SCALES)
     parser.add_argument("--only", nargs="*", default=None, metavar="NN",
-                        help="two-digit notebook numbers to run (default: all)")
-    parser.add_argument("--list", action="store_true", help="list the notebooks and exit")
+                        help="two-digit notebook numbers to run (default: all; see --list)")
+    parser.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                        help="set a notebook parameter (repeatable), converted as papermill -p "
+                             "does; passed only to the selected notebooks that declare NAME, an "
+                             "error when none does")
+    parser.add_argument("--list", action="store_true",
+                        help="list the notebooks and the parameters each declares, and exit")
     parser.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
     args = parser.parse_args(argv)
     if args.list:
-        for p in discover():
-            print(p.name)
+        for nb, names in declared_parameters(discover()).items():
+            print(f"{nb.name:34} {', '.join(names)}")
         return 0
+    if args.only == []:
+        parser.error("--only needs notebook numbers such as --only 02 03; see --list")
     try:
-        run(args.scale, args.only, progress=not args.no_progress)
+        run(args.scale, args.only, parameters=collect_params(args.param),
+            progress=not args.no_progress)
     except (RuntimeError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -9,10 +9,12 @@ The folder holds
 * ``item_categories.csv`` (optional): ``item,category``, one row per label (multi-label);
 * ``item_brands.csv`` (optional): ``item,brand``, at most one row per item.
 
-Validation is strict: a missing column, an empty field, a non-numeric rating or timestamp, a rating
-out of range, a line with the wrong number of fields or a second brand for an item raises
-``ValueError`` naming the file and the 1-based line number (the header is line 1). Blank lines are
-skipped. Rows of the attribute files for items without interactions are ignored. Brands and
+Files are UTF-8 (a leading byte-order mark, as spreadsheets write, is accepted). Validation is
+strict: a header that lacks a column or names one twice, a file with no data rows, text that is not
+UTF-8, an empty field, a non-numeric rating or timestamp, a rating out of range, a line with the
+wrong number of fields or a second brand for an item raises ``ValueError`` naming the file, the
+1-based line number (the header is line 1) and, for header problems, the expected header. Blank
+lines are skipped. Rows of the attribute files for items without interactions are ignored. Brands and
 categories are kept when on >= ``min_attr_items`` items (default 5, the paper's rule).
 """
 from __future__ import annotations
@@ -61,22 +63,79 @@ def _check_value(col: str, value: str, cfg: InteractionsCSVConfig) -> str | None
     return None
 
 
+ENCODING = "utf-8-sig"   # UTF-8, with or without a byte-order mark
+
+
+def _is_blank(row: list[str]) -> bool:
+    return not row or (len(row) == 1 and not row[0].strip())
+
+
+def _not_utf8_line(path: Path) -> int:
+    """The 1-based number of the first line of ``path`` that is not valid UTF-8 (0 if none)."""
+    for n, raw in enumerate(path.read_bytes().split(b"\n"), 1):
+        try:
+            raw.decode(ENCODING if n == 1 else "utf-8")
+        except UnicodeDecodeError:
+            return n
+    return 0
+
+
+def read_header(path: Path, required: list[str], *, optional: bool = False) -> list[str]:
+    """The header of ``path`` as written (names unstripped), once it is known to be usable.
+
+    Args:
+        path: the CSV file.
+        required: the columns the header must hold.
+        optional: the file may be left out (the no-rows message then says so).
+
+    Raises:
+        ValueError: naming ``path`` and the expected header, for an empty file, a blank first
+            line, a missing or repeated column name, or a file with a header and no data rows.
+    """
+    expected = ",".join(required)
+    try:
+        with open(path, newline="", encoding=ENCODING) as f:
+            reader = csv.reader(f)
+            raw = next(reader, None)
+            has_rows = any(not _is_blank(row) for row in reader)
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}, line {_not_utf8_line(path)}: not UTF-8 text; save the file as "
+                         "UTF-8") from None
+    if raw is None:
+        raise ValueError(f"{path}: empty file; expected the header {expected} and data rows")
+    if _is_blank(raw):
+        raise ValueError(f"{path}, line 1: blank; the first line must be the header {expected}")
+    header = [h.strip() for h in raw]
+    repeated = sorted({h for h in header if h and header.count(h) > 1})
+    if repeated:
+        raise ValueError(f"{path}, line 1: column {', '.join(map(repr, repeated))} appears more than "
+                         f"once in the header {','.join(header)}; expected the header {expected}")
+    missing = [c for c in required if c not in header]
+    if missing:
+        lower = {h.lower(): h for h in header}
+        hint = "".join(f"; {lower[c]!r} must be spelled {c!r} (names are case-sensitive)"
+                       for c in missing if c in lower)
+        raise ValueError(f"{path}, line 1: missing column(s) {missing}; expected the header "
+                         f"{expected} (any order, extra columns ignored), got {','.join(header)}{hint}")
+    if not has_rows:
+        raise ValueError(f"{path}: the file has a header and no data rows; add rows under the header "
+                         f"{expected}" + (" or delete the file" if optional else ""))
+    return raw
+
+
 def _scan(path: Path, required: list[str], cfg: InteractionsCSVConfig) -> tuple[int, str] | None:
-    """Row-by-row check with exact line numbers; the first problem as ``(line, message)``."""
-    with open(path, newline="", encoding="utf-8") as f:
+    """Row-by-row check with exact line numbers; the first problem as ``(line, message)``.
+
+    The header has passed :func:`read_header`.
+    """
+    with open(path, newline="", encoding=ENCODING) as f:
         reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None:
-            return 1, f"empty file; expected a header with columns {required}"
-        header = [h.strip() for h in header]
-        missing = [c for c in required if c not in header]
-        if missing:
-            return 1, f"missing column(s) {missing}; the header must contain {required} (got {header})"
+        header = [h.strip() for h in next(reader)]
         pos = {c: header.index(c) for c in required}
         line = reader.line_num
         for row in reader:
             start, line = line + 1, reader.line_num
-            if not row or (len(row) == 1 and not row[0].strip()):
+            if _is_blank(row):
                 continue
             if len(row) != len(header):
                 return start, f"malformed line: {len(row)} fields, the header has {len(header)}"
@@ -87,15 +146,22 @@ def _scan(path: Path, required: list[str], cfg: InteractionsCSVConfig) -> tuple[
     return None
 
 
-def read_table(path: Path, required: list[str], cfg: InteractionsCSVConfig) -> pd.DataFrame:
-    """Read a CSV fast with pandas; on any problem rescan it row by row to name the exact line."""
+def read_table(path: Path, required: list[str], cfg: InteractionsCSVConfig, *,
+               optional: bool = False) -> pd.DataFrame:
+    """Read a CSV fast with pandas; on any problem rescan it row by row to name the exact line.
+
+    Raises:
+        ValueError: naming ``path``, the line and the problem (see the module docstring).
+    """
+    raw_header = read_header(path, required, optional=optional)
     numeric = [c for c in required if c in ("rating", "timestamp")]
+    text = {raw: str for raw in raw_header if raw.strip() in required and raw.strip() not in numeric}
     problem = None
     try:
         with warnings.catch_warnings():   # a row with extra fields: error, not silent data loss
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            df = pd.read_csv(path, dtype={c: str for c in required if c not in numeric},
-                             keep_default_na=False, index_col=False)
+            df = pd.read_csv(path, dtype=text, keep_default_na=False, index_col=False,
+                             encoding=ENCODING)
         df.columns = [c.strip() for c in df.columns]
         if any(c not in df.columns for c in required):
             problem = "missing column"
@@ -108,6 +174,9 @@ def read_table(path: Path, required: list[str], cfg: InteractionsCSVConfig) -> p
             problem = "empty field"
     except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError,
             UnicodeDecodeError) as err:
+        if isinstance(err, UnicodeDecodeError):
+            raise ValueError(f"{path}, line {_not_utf8_line(path)}: not UTF-8 text; save the file "
+                             "as UTF-8") from None
         problem = err
     if problem is not None:
         found = _scan(path, required, cfg)
@@ -126,10 +195,10 @@ def parse(folder: Path, *, config: InteractionsCSVConfig = InteractionsCSVConfig
     kwargs = {}
     cat_path, brand_path = folder / "item_categories.csv", folder / "item_brands.csv"
     if cat_path.is_file():
-        c = read_table(cat_path, ["item", "category"], config)
+        c = read_table(cat_path, ["item", "category"], config, optional=True)
         kwargs.update(category_items=c["item"].to_numpy(object), category_values=c["category"].to_numpy(object))
     if brand_path.is_file():
-        b = read_table(brand_path, ["item", "brand"], config)
+        b = read_table(brand_path, ["item", "brand"], config, optional=True)
         dup = b["item"].duplicated(keep="first").to_numpy()
         if dup.any():
             first = int(np.flatnonzero(dup)[0])
@@ -144,13 +213,13 @@ def parse(folder: Path, *, config: InteractionsCSVConfig = InteractionsCSVConfig
 def _data_lines(path: Path) -> list[int]:
     """1-based physical line numbers of the non-blank data rows of a CSV file."""
     out = []
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding=ENCODING) as f:
         reader = csv.reader(f)
         next(reader, None)
         line = reader.line_num
         for row in reader:
             start, line = line + 1, reader.line_num
-            if row and not (len(row) == 1 and not row[0].strip()):
+            if not _is_blank(row):
                 out.append(start)
     return out
 

@@ -25,7 +25,7 @@ from embcompat.backward.train import train_versions
 from embcompat.cache_files import (CorruptCacheError, load_cached, load_verified, read_json,
                                    save_json, save_torch, sidecar_path, verify)
 from embcompat.data import load_graph, version_splits
-from embcompat.data import images as I
+from embcompat.data import image_folder as I
 from embcompat.data.graph_cache import cached_graph, processed_path, raw_file_digests
 from embcompat.data.graphs import InteractionGraph
 from embcompat.data.sources import build_graph
@@ -318,15 +318,15 @@ def test_decoded_image_cache_is_rebuilt(cache, tmp_path, caplog, how):
         return {"train_x": torch.randint(0, 256, (6, 1, 4, 4), generator=g, dtype=torch.uint8),
                 "train_y": torch.arange(6) % 2, "classes": ["a", "b"]}
 
-    fresh = I._cached_decode("tiny", "k1", True, build)
+    fresh = I.cached_decode("tiny", "k1", True, build)
     (path,) = (tmp_path / "data" / "processed").glob("tiny-k1.pt")
     verify(path)
     damage(path, how)
     with caplog.at_level(logging.WARNING):
-        again = I._cached_decode("tiny", "k1", True, build)
+        again = I.cached_decode("tiny", "k1", True, build)
     expect_warning(caplog, path, how)
     assert len(builds) == 2
     assert torch.equal(again["train_x"], fresh["train_x"]) and again["classes"] == ["a", "b"]
     verify(path)
-    I._cached_decode("tiny", "k1", True, build)
+    I.cached_decode("tiny", "k1", True, build)
     assert len(builds) == 2

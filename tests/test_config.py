@@ -46,3 +46,8 @@ def test_every_section_of_a_scale_is_a_plain_dataclass_field():
     assert [f.name for f in dataclasses.fields(s)] == ["name", "data", "bc", "consumers", "sweep",
                                                         "fct"]
     assert s.fct == fct_config("smoke")
+
+
+def test_fct_side_infos_given_as_a_papermill_string_are_stored_parsed():
+    cfg = fct_config("smoke", side_infos='["autoencoder", "simclr"]')
+    assert cfg.side_infos == ("autoencoder", "simclr")

@@ -109,9 +109,9 @@ def test_fashion_mnist_mismatched_labels_named(isolated):
 
 
 def make_tree(root: Path) -> dict[str, np.ndarray]:
-    """train/{cat,dog}, test/{cat}; one grayscale and one odd-sized image among RGB ones."""
+    """train/{cat,dog}, test/{cat,dog}; one grayscale and one odd-sized image among RGB ones."""
     imgs = {"train/dog/a.png": rgb(1), "train/cat/b.png": rgb(2), "train/cat/a.png": rgb(3),
-            "train/dog/b.png": rgb(4, 8, 10), "test/cat/z.png": rgb(5)}
+            "train/dog/b.png": rgb(4, 8, 10), "test/cat/z.png": rgb(5), "test/dog/y.png": rgb(6)}
     for rel, arr in imgs.items():
         write_png(root / rel, arr)
     gray = np.arange(20, dtype=np.uint8).reshape(4, 5) * 10
@@ -125,8 +125,8 @@ def test_imagefolder_decodes_exactly(isolated, tmp_path):
     imgs = make_tree(tmp_path / "tree")
     ds = I.load_images(f"imagefolder:{tmp_path / 'tree'}")
     assert ds.classes == ["cat", "dog"]
-    assert ds.train_x.shape == (4, 3, 4, 5) and ds.test_x.shape == (2, 3, 4, 5)
-    assert ds.train_y.tolist() == [0, 0, 1, 1] and ds.test_y.tolist() == [0, 0]
+    assert ds.train_x.shape == (4, 3, 4, 5) and ds.test_x.shape == (3, 3, 4, 5)
+    assert ds.train_y.tolist() == [0, 0, 1, 1] and ds.test_y.tolist() == [0, 0, 1]
     # order: class, then file name; pixels survive the PNG round trip exactly
     chw = lambda a: torch.from_numpy(a).permute(2, 0, 1)  # noqa: E731
     assert torch.equal(ds.train_x[0], chw(imgs["train/cat/a.png"]))
@@ -134,14 +134,14 @@ def test_imagefolder_decodes_exactly(isolated, tmp_path):
     assert torch.equal(ds.test_x[0], chw(imgs["test/cat/gray.png"]))  # grey -> RGB copies
     assert ds.meta["resized"] == 1  # train/dog/b.png, 8x10 -> 4x5
     small = I.load_images(f"imagefolder:{tmp_path / 'tree'}", image_size=(2, 3), use_cache=False)
-    assert small.image_size == (2, 3) and small.meta["resized"] == 6
+    assert small.image_size == (2, 3) and small.meta["resized"] == 7
 
 
 def test_imagefolder_all_gray_is_one_channel(isolated, tmp_path):
-    for rel in ("train/a/1.png", "train/b/1.png", "test/b/1.png"):
+    for rel in ("train/a/1.png", "train/b/1.png", "test/a/1.png", "test/b/1.png"):
         write_png(tmp_path / "g" / rel, np.full((3, 3), 7, np.uint8))
     ds = I.load_images(f"imagefolder:{tmp_path / 'g'}")
-    assert ds.channels == 1 and ds.train_x.shape == (2, 1, 3, 3) and ds.test_y.tolist() == [1]
+    assert ds.channels == 1 and ds.train_x.shape == (2, 1, 3, 3) and ds.test_y.tolist() == [0, 1]
 
 
 def test_imagefolder_errors(isolated, tmp_path):

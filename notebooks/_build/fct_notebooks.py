@@ -45,6 +45,8 @@ seeds = (f"seed {cfg.seed} (alternate old models: seed {cfg.seed + cfg.alt_seed_
 print(f"scale={cfg.name} dataset={d.name} device={exp.device} backbone={cfg.backbone}-"
       f"{cfg.feature_dim}; train {tuple(d.train_x.shape)}, test {tuple(d.test_x.shape)}; "
       f"old classes 0..{exp.k_old - 1} of {d.num_classes}; {seeds}")
+if d.shortfalls:  # own image folders: classes with fewer images than the scale asks for
+    print(d.note)
 assert d.train_x.shape[1:] == d.test_x.shape[1:]
 assert sorted(set(d.test_y.tolist())) == list(range(d.num_classes)), "every class is in the gallery"
 assert 0 < exp.k_old < d.num_classes'''

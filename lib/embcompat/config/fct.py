@@ -180,7 +180,8 @@ class FCTScale:
     eval_batch_size: int = 512
 
     def __post_init__(self) -> None:
-        validate_side_infos(self.side_infos)
+        # store the parsed tuple: papermill -p passes '["none", "simclr"]' as one string
+        object.__setattr__(self, "side_infos", validate_side_infos(self.side_infos))
         validate_side_infos([self.sequence_side_info])
         f = self.sequence_fractions
         if len(f) != 3 or not 0 < f[0] < f[1] < f[2] <= 1.0:

@@ -95,19 +95,28 @@ class ImageEntry:
     payload: Path | bytes
 
 
-def _is_image_name(name: str, extensions: frozenset[str]) -> bool:
+def is_image_name(name: str, extensions: frozenset[str]) -> bool:
+    """Whether a file name is an image: not hidden, and an extension in ``extensions``."""
     return not name.startswith(".") and Path(name).suffix.lower() in extensions
 
 
-def _image_extensions() -> frozenset[str]:
+def image_extensions() -> frozenset[str]:
+    """The file extensions PIL reads (``.png``, ``.jpg``...), lower case with the dot."""
     return frozenset(Image.registered_extensions())
+
+
+def class_folders(split_dir: Path) -> dict[str, Path]:
+    """The class folders of one split folder, by name in sorted order; hidden ones are skipped."""
+    return {p.name: p for p in sorted(split_dir.iterdir())
+            if p.is_dir() and not p.name.startswith(".")}
 
 
 def list_dir_imagefolder(root: str | Path) -> list[ImageEntry]:
     """List ``root/train/<class>/*`` and ``root/test/<class>/*`` image files.
 
     Files whose extension PIL does not register (``.txt``, ``.DS_Store``) are skipped, as in
-    torchvision's ``ImageFolder``. Entries are ordered by split, class name, then file name.
+    torchvision's ``ImageFolder``, and so are hidden folders (``.ipynb_checkpoints``). Entries
+    are ordered by split, class name, then file name.
 
     Raises:
         ImageFormatError: ``root/train`` is missing.
@@ -116,14 +125,14 @@ def list_dir_imagefolder(root: str | Path) -> list[ImageEntry]:
     if not (root / "train").is_dir():
         raise ImageFormatError(f"{root}: an image folder needs train/<class>/ and test/<class>/ "
                                "subfolders; train/ is missing")
-    exts = _image_extensions()
+    exts = image_extensions()
     out = []
     for split in SPLITS:
         if not (root / split).is_dir():
             continue
-        for cls_dir in sorted(p for p in (root / split).iterdir() if p.is_dir()):
+        for cls_dir in class_folders(root / split).values():
             for f in sorted(cls_dir.iterdir()):
-                if f.is_file() and _is_image_name(f.name, exts):
+                if f.is_file() and is_image_name(f.name, exts):
                     out.append(ImageEntry(split, cls_dir.name, str(f), f))
     return out
 
@@ -138,7 +147,7 @@ def list_tar_imagefolder(path: str | Path) -> list[ImageEntry]:
         ImageFormatError: the tarball cannot be read.
     """
     path = Path(path)
-    exts = _image_extensions()
+    exts = image_extensions()
     out = []
     try:
         raw = path.read_bytes()
@@ -148,7 +157,7 @@ def list_tar_imagefolder(path: str | Path) -> list[ImageEntry]:
             for m in tar:
                 parts = m.name.split("/")
                 if (not m.isfile() or len(parts) < 3 or parts[-3] not in SPLITS
-                        or not _is_image_name(parts[-1], exts)):
+                        or not is_image_name(parts[-1], exts)):
                     continue
                 data = tar.extractfile(m).read()
                 out.append(ImageEntry(parts[-3], parts[-2], f"{path}:{m.name}", data))

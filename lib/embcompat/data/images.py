@@ -1,8 +1,9 @@
-"""Image data sets for the FCT experiments: CIFAR-10, Fashion-MNIST, CIFAR-100 and image folders.
+"""The image data-set registry: which names exist, where each is found, and :func:`load_images`.
 
-Every data set comes back as an :class:`ImageDataset` of uint8 tensors ``(N, C, H, W)``, with
-integer labels and class names. The FCT protocol trains the old model on the first half of the
-classes (:meth:`ImageDataset.old_new_split`) and the new one on all of them.
+Names: CIFAR-10, Fashion-MNIST, CIFAR-100 and your own image folders. Every data set comes back
+as an :class:`~embcompat.data.image_dataset.ImageDataset` (the container, with its subsets and
+``sample_grid``, lives in :mod:`embcompat.data.image_dataset` and is re-exported here); image
+folders are checked, decoded and cached by :mod:`embcompat.data.image_folder`.
 
 Where each data set comes from (first hit wins):
 
@@ -12,30 +13,34 @@ Where each data set comes from (first hit wins):
 * ``fashion-mnist``: the four idx files (plain or ``.gz``) in ``$EMBCOMPAT_MIRROR/fashion-mnist``,
   ``data/fashion-mnist`` or Debian's ``/usr/share/datasets/fashion-mnist``; then torchvision.
 * ``cifar100``: torchvision's files in the mirror or ``data/torchvision``; then a download.
-* ``imagefolder:/abs/dir``: ``train/<class>/*`` and ``test/<class>/*`` images of any PIL format.
+* ``imagefolder:/abs/dir``: ``train/<class>/*`` and ``test/<class>/*`` images of any PIL format,
+  the same class folders under both splits.
 
 Downloads happen only with ``allow_download=True`` or ``$EMBCOMPAT_ALLOW_DOWNLOAD=1``.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
 from embcompat.data import image_readers as R
+from embcompat.data.image_dataset import ImageDataset, Shortfall, sample_grid
+from embcompat.data.image_folder import PROCESSED_VERSION, cached_decode, load_imagefolder
 from embcompat.data.resolve import (DOWNLOAD_ENV, MIRROR_ENV, DataNotFoundError, RemoteFile,
                                     SourceSpec, cache_root, mirror_root, resolve_files)
-from embcompat.cache_files import load_cached, save_torch
-from embcompat.utils import config_hash, file_sha256
+from embcompat.utils import file_sha256
+
+__all__ = ["IMAGE_DATASETS", "ImageDataset", "Shortfall", "available_image_datasets",
+           "load_images", "sample_grid"]
 
 IMAGE_DATASETS: dict[str, str] = {
     "cifar10": "CIFAR-10: 60,000 32x32 RGB images, 10 classes (5,000 train / 1,000 test each).",
     "fashion-mnist": "Fashion-MNIST: 70,000 28x28 grayscale images, 10 classes (6,000 / 1,000).",
     "cifar100": "CIFAR-100: 60,000 32x32 RGB images, 100 classes (500 / 100); torchvision only.",
-    "imagefolder:<dir>": "Your own images: <dir>/train/<class>/* and <dir>/test/<class>/*.",
+    "imagefolder:<dir>": "Your own images: <dir>/train/<class>/* and <dir>/test/<class>/*, the "
+                         "same class folders under both.",
 }
 CIFAR10_TARBALL = SourceSpec(
     folder="", files=(RemoteFile("cifar10-jpg.tar.gz"),),
@@ -45,92 +50,6 @@ FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                    "Sneaker", "Bag", "Ankle boot"]
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-#: Bump when decoding changes, so stale processed caches are not reused.
-PROCESSED_VERSION = 1
-
-
-@dataclass
-class ImageDataset:
-    """A labelled image data set with a fixed train/test split.
-
-    Attributes:
-        name: the spec it was loaded from (``cifar10``).
-        train_x: ``(N, C, H, W)`` uint8 images.
-        train_y: ``(N,)`` long labels in ``[0, num_classes)``.
-        test_x: ``(M, C, H, W)`` uint8 images.
-        test_y: ``(M,)`` long labels.
-        classes: index -> class name, in the source's order.
-        meta: where it came from (``source``, ``path``, ``sha256``...).
-    """
-
-    name: str
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-    classes: list[str]
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def num_classes(self) -> int:
-        """The number of classes."""
-        return len(self.classes)
-
-    @property
-    def channels(self) -> int:
-        """Image channels ``C`` (1 or 3)."""
-        return int(self.train_x.shape[1])
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        """``(H, W)``."""
-        return int(self.train_x.shape[2]), int(self.train_x.shape[3])
-
-    def old_new_split(self, old_fraction: float = 0.5) -> tuple[list[int], list[int]]:
-        """Split the class indices: the first ``round(old_fraction * num_classes)`` are old.
-
-        The FCT old model trains on the old classes; the new model trains on old + new.
-
-        Returns:
-            ``(old_classes, new_classes)``, a partition of ``range(num_classes)``.
-        """
-        k = round(old_fraction * self.num_classes)
-        if not 0 < k < self.num_classes:
-            raise ValueError(f"old_fraction={old_fraction} leaves {k} of {self.num_classes} "
-                             "classes old; it must leave at least one old and one new class")
-        return list(range(k)), list(range(k, self.num_classes))
-
-    def subset(self, split: str, classes: Sequence[int] | None = None,
-               per_class: int | None = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """A deterministic, class-balanced subsample of one split.
-
-        Args:
-            split: ``"train"`` or ``"test"``.
-            classes: class indices to keep (default all); labels are NOT renumbered.
-            per_class: images drawn per class without replacement (default all of them).
-            seed: seeds the draw; the same seed gives the same images.
-
-        Returns:
-            ``(x, y)``: ``(n, C, H, W)`` uint8 and ``(n,)`` long, in the split's original order.
-        """
-        if split not in R.SPLITS:
-            raise ValueError(f"split={split!r}; allowed: {', '.join(R.SPLITS)}")
-        x, y = getattr(self, f"{split}_x"), getattr(self, f"{split}_y")
-        classes = range(self.num_classes) if classes is None else classes
-        gen = torch.Generator().manual_seed(seed)
-        keep = []
-        for c in classes:
-            if not 0 <= int(c) < self.num_classes:
-                raise ValueError(f"class {c} is not in [0, {self.num_classes})")
-            idx = (y == int(c)).nonzero().flatten()
-            if per_class is not None:
-                if per_class > len(idx):
-                    raise ValueError(f"per_class={per_class} but class {c} "
-                                     f"({self.classes[int(c)]}) has {len(idx)} {split} images")
-                idx = idx[torch.randperm(len(idx), generator=gen)[:per_class]]
-            keep.append(idx)
-        sel = torch.cat(keep).sort().values if keep else torch.empty(0, dtype=torch.long)
-        return x[sel], y[sel]
 
 
 def _allow(allow_download: bool | None) -> bool:
@@ -168,20 +87,6 @@ def _torchvision(name: str, allow_download: bool | None, local_hits: list[str]) 
                             + "\n".join(f"  {i}. {p}" for i, p in enumerate(places, 1)))
 
 
-def _cached_decode(kind: str, key: str, use_cache: bool, build) -> dict:
-    """Return ``build()``, memoised in ``data/processed/<kind>-<key>.pt`` (with a SHA-256 sidecar
-    checked on load, :mod:`embcompat.cache_files`) when ``use_cache``."""
-    path = cache_root() / "processed" / f"{kind}-{key}.pt"
-    if use_cache:
-        arrays = load_cached(path)  # None: missing, or corrupt (warned) -> decode again
-        if arrays is not None:
-            return arrays
-    arrays = build()
-    if use_cache:
-        save_torch(arrays, path)
-    return arrays
-
-
 def _load_cifar10(use_cache: bool, allow_download: bool | None) -> ImageDataset:
     try:
         folder = resolve_files(CIFAR10_TARBALL, allow_download=False)
@@ -191,7 +96,7 @@ def _load_cifar10(use_cache: bool, allow_download: bool | None) -> ImageDataset:
         return _torchvision("cifar10", allow_download, hits)
     tarball = folder / "cifar10-jpg.tar.gz"
     sha = file_sha256(tarball)
-    arrays = _cached_decode(
+    arrays = cached_decode(
         "cifar10", f"{sha[:16]}-v{PROCESSED_VERSION}", use_cache,
         lambda: R.decode_imagefolder(R.list_tar_imagefolder(tarball), source=str(tarball)))
     counts = [(arrays["train_y"] == c).sum().item() for c in range(len(arrays["classes"]))]
@@ -240,19 +145,8 @@ def _load_fashion(allow_download: bool | None) -> ImageDataset:
 
 def _load_imagefolder(root: str, use_cache: bool,
                       image_size: int | tuple[int, int] | None) -> ImageDataset:
-    path = Path(root).expanduser().resolve()
-    if not path.is_dir():
-        raise DataNotFoundError(f"imagefolder: {path} is not a folder; expected "
-                                f"{path}/train/<class>/* and {path}/test/<class>/*")
-    entries = R.list_dir_imagefolder(path)
-    listing = [(e.where, os.stat(e.payload).st_size, os.stat(e.payload).st_mtime_ns)
-               for e in entries]
-    key = config_hash(str(path), listing, image_size, PROCESSED_VERSION)
-    arrays = _cached_decode("imagefolder", key, use_cache, lambda: R.decode_imagefolder(
-        entries, image_size=image_size, source=str(path)))
-    return _from_arrays(f"imagefolder:{path}", arrays,
-                        {"source": "imagefolder", "path": str(path),
-                         "resized": int(arrays["resized"])})
+    arrays, meta = load_imagefolder(root, use_cache, image_size)
+    return _from_arrays(f"imagefolder:{meta['path']}", arrays, meta)
 
 
 def load_images(spec: str, *, use_cache: bool = True, allow_download: bool | None = None,
@@ -299,23 +193,3 @@ def available_image_datasets() -> list[str]:
     if any((r / "cifar-100-python").is_dir() for r in tv_roots):
         out.append("cifar100")
     return out
-
-
-def sample_grid(ds: ImageDataset, per_class: int = 8, seed: int = 0,
-                padding: int = 2) -> torch.Tensor:
-    """A figure of train images: one row per class, ``per_class`` random images per row.
-
-    Returns:
-        ``(C, H', W')`` uint8 with ``H' = K*(H+p)+p`` and ``W' = per_class*(W+p)+p`` for ``K``
-        classes and padding ``p``; padding is white (255).
-    """
-    x, y = ds.subset("train", per_class=per_class, seed=seed)
-    order = torch.argsort(y, stable=True)
-    x = x[order]
-    c, (h, w), p = ds.channels, ds.image_size, padding
-    grid = torch.full((c, ds.num_classes * (h + p) + p, per_class * (w + p) + p), 255,
-                      dtype=torch.uint8)
-    for i, img in enumerate(x):
-        r, col = divmod(i, per_class)
-        grid[:, p + r * (h + p): p + r * (h + p) + h, p + col * (w + p): p + col * (w + p) + w] = img
-    return grid

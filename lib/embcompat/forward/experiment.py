@@ -189,7 +189,8 @@ class FCTExperiment:
             if kind == "simclr":
                 return SimCLRModel(self._backbone(0, classifier=False), proj_dim=s.simclr_proj_dim)
             if kind == "autoencoder":
-                return ConvAutoencoder(d.channels, d.image_size, s.feature_dim, s.autoencoder_width)
+                side = d.image_size[0]  # FCTData images are square
+                return ConvAutoencoder(d.channels, side, s.feature_dim, s.autoencoder_width)
             return self._backbone(k)
 
         def fit(m: nn.Module) -> list:

@@ -1,43 +1,26 @@
-"""Write notebook 05 (the λ sweep, the BC paper's Figure 5) with nbformat, no outputs.
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python (embcompat)
+#     language: python
+#     name: embcompat
+#   language_info:
+#     name: python
+# ---
 
-Usage (from the repository root)::
+# %% [markdown]
+# # 05 · BC: the λ trade-off (Figure 5)
+#
+# λ weighs the alignment loss against the intended task's BPR loss in the joint methods (Hu et al., KDD 2022, Eq. 3). The paper (Sec. 5.2, Figure 5) sweeps λ ∈ {1, 2, 4, 8, 16, 32} for Joint-NoTrans, Joint-Lin-SLoss and BC-Aligner and reports that as λ grows every method has a larger intended degradation, a smaller unintended degradation and a smaller alignment error.
+#
+# Only the joint methods are retrained per λ: λ is not part of the cache keys of M_0, Non-BC, Fix-M0 or the consumers C_0, and λ = 16 is the default, so notebook 02/03's cache serves it. `seeds` are training seeds of the GNN versions; with one seed (the demo default) the spread shown is over the consumer seeds instead (the figure titles say which).
+#
+# The joint methods keep their best epoch by validation Recall@50, counted only after `select_start` epochs. The demo uses 15 of 30. The official 10 % would be epoch 3; larger λ makes Recall peak earlier, before the alignment has converged, and with selection after epoch 3 the alignment and unintended curves came out flat or reversed. `docs/deviations.md` has the measurement. `-p select_start 3` reproduces it, and retrains only the joint methods.
+#
+# Outputs: `outputs/tables/05_lambda_sweep` (one row per data set × method × λ × metric, averaged over versions and tasks as in Table 3; λ empty: the λ-independent references Non-BC and Fix-M0), `05_lambda_sweep_per_version` (the same per version, for the explorer), `05_monotonicity` (does each metric move with λ in the paper's direction?), figures `05_lambda_sweep` (Figure 5), `05_pareto` and `05_explorer`.
 
-    .venv/bin/python notebooks/_build/sweep_notebook.py
-
-Thin, as notebooks 02-04: a ``parameters`` cell (every list parameter also accepted as the string
-papermill's ``-p`` passes, e.g. ``-p lambdas "[1, 4, 16]"``), calls into
-:mod:`embcompat.backward.sweep` and :mod:`embcompat.backward.widgets`, tables via ``save_table``, figures
-via ``savefig``, in-notebook asserts. Cell ids are stable, so regenerating gives no diff.
-"""
-from __future__ import annotations
-
-from nbformat.v4 import new_code_cell, new_markdown_cell
-from nbtools import notebook, params_cell, write
-NAME = "05_lambda_sweep"
-
-INTRO = (
-    "# 05 · BC: the λ trade-off (Figure 5)\n\n"
-    "λ weighs the alignment loss against the intended task's BPR loss in the joint methods "
-    "(Hu et al., KDD 2022, Eq. 3). The paper (Sec. 5.2, Figure 5) sweeps λ ∈ {1, 2, 4, 8, 16, 32} for "
-    "Joint-NoTrans, Joint-Lin-SLoss and BC-Aligner and reports that as λ grows every method has a "
-    "larger intended degradation, a smaller unintended degradation and a smaller alignment error.\n\n"
-    "Only the joint methods are retrained per λ: λ is not part of the cache keys of M_0, Non-BC, "
-    "Fix-M0 or the consumers C_0, and λ = 16 is the default, so notebook 02/03's cache serves it. "
-    "`seeds` are training seeds of the GNN versions; with one seed (the demo default) the spread "
-    "shown is over the consumer seeds instead (the figure titles say which).\n\n"
-    "The joint methods keep their best epoch by validation Recall@50, counted only after "
-    "`select_start` epochs. The demo uses 15 of 30. The official 10 % would be epoch 3; larger λ "
-    "makes Recall peak earlier, before the alignment has converged, and with selection after "
-    "epoch 3 the alignment and unintended curves came out flat or reversed. "
-    "`docs/deviations.md` has the measurement. `-p select_start 3` reproduces it, and retrains "
-    "only the joint methods.\n\n"
-    "Outputs: `outputs/tables/05_lambda_sweep` (one row per data set × method × λ × metric, averaged "
-    "over versions and tasks as in Table 3; λ empty: the λ-independent references Non-BC and Fix-M0), "
-    "`05_lambda_sweep_per_version` (the same per version, for the explorer), `05_monotonicity` "
-    "(does each metric move with λ in the paper's direction?), figures `05_lambda_sweep` (Figure 5), "
-    "`05_pareto` and `05_explorer`.")
-
-PARAMS = '''import os
+# %% tags=["parameters"]
+import os
 
 # smoke | demo | paper
 scale = os.environ.get("EMBCOMPAT_SCALE", "demo")
@@ -64,9 +47,10 @@ workers = None
 device = "auto"
 # True: the ipywidgets explorer; False: its static figure; None: widgets only in a live Jupyter
 # front end (a static figure under papermill and nbval)
-interactive = None'''
+interactive = None
 
-SETUP = '''import json
+# %%
+import json
 
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
@@ -87,11 +71,16 @@ spec = S.resolve_sweep(sc.name, datasets=datasets, dataset=dataset, methods=meth
 X.check_device(device)
 interactive = as_optional_bool(interactive, "interactive")
 set_style()
-print(f"scale={sc.name} device={device}\\ndata sets: {list(spec.datasets)}\\nmethods: "
-      f"{list(spec.methods)}\\nλ: {list(spec.lambdas)}\\ntraining seeds: {list(spec.seeds)}"
-      f"\\nworkers: {spec.workers}")'''
+print(f"scale={sc.name} device={device}\ndata sets: {list(spec.datasets)}\nmethods: "
+      f"{list(spec.methods)}\nλ: {list(spec.lambdas)}\ntraining seeds: {list(spec.seeds)}"
+      f"\nworkers: {spec.workers}")
 
-RUN = '''sweep = S.run_sweep(list(spec.datasets), sc.name, spec.methods, spec.lambdas, spec.seeds, device,
+# %% [markdown]
+# ## Train (or load) the sweep and score it
+# One progress bar per version trained; cached versions load instantly.
+
+# %%
+sweep = S.run_sweep(list(spec.datasets), sc.name, spec.methods, spec.lambdas, spec.seeds, device,
                     references=("Non-BC", "Fix-M0"), per_version=True, epochs=spec.epochs,
                     select_start=spec.select_start, workers=spec.workers)
 summary = S.averages(sweep)
@@ -105,9 +94,10 @@ refs = summary[summary.lam.isna()].set_index(["method", "metric"]).value
 assert (refs.xs("Fix-M0").loc[[E.ALIGN]] == 0).all(), "Fix-M0 alignment error must be 0"
 assert (refs.xs("Non-BC").loc[[E.INTENDED_DEG]] == 0).all(), "Non-BC intended degradation must be 0"
 display(swept[swept.metric.isin(list(S.DIRECTIONS))]
-        .pivot_table(index=["dataset", "method", "metric"], columns="lam", values="value"))'''
+        .pivot_table(index=["dataset", "method", "metric"], columns="lam", values="value"))
 
-SAVE = '''cmd = f"python -m embcompat.runner --scale {sc.name} --only 05"
+# %%
+cmd = f"python -m embcompat.runner --scale {sc.name} --only 05"
 extra = {k: v for k, v in dict(datasets=datasets, dataset=dataset, methods=methods,
                                lambdas=lambdas, seeds=seeds,
                                select_start=select_start).items() if v is not None}
@@ -128,18 +118,32 @@ save_table(summary, "05_lambda_sweep",
 over_time = sweep[sweep.version != "avg"].reset_index(drop=True)
 save_table(over_time, "05_lambda_sweep_per_version",
            caption=f"λ sweep per version (scale={sc.name}; {seed_note}). Regenerate with `{cmd}`.")
-print(f"{len(summary)} averaged rows, {len(over_time)} per-version rows")'''
+print(f"{len(summary)} averaged rows, {len(over_time)} per-version rows")
 
-FIG5 = '''fig, spreads = SP.plot_lambda_sweep(sweep)
+# %% [markdown]
+# ## Figure 5: the three metrics as functions of λ
+# Degradations are relative to Keep-All (0 is best); grey lines are the λ-independent references.
+
+# %%
+fig, spreads = SP.plot_lambda_sweep(sweep)
 savefig(fig, "05_lambda_sweep")
 plt.show()
-print("error bars / bands:", "; ".join(sorted(spreads)))'''
+print("error bars / bands:", "; ".join(sorted(spreads)))
 
-PARETO = '''fig = SP.plot_pareto(sweep)
+# %% [markdown]
+# ## The trade-off: intended vs unintended degradation
+# Each point is one λ; the top right (both near 0) is best. Fix-M0 and Non-BC are the two extremes.
+
+# %%
+fig = SP.plot_pareto(sweep)
 savefig(fig, "05_pareto")
-plt.show()'''
+plt.show()
 
-MONO = '''mono = S.monotone_report(sweep)
+# %% [markdown]
+# ## Does every metric move with λ in the paper's direction?
+
+# %%
+mono = S.monotone_report(sweep)
 save_table(mono, "05_monotonicity",
            caption=f"Does each averaged metric move with λ as the paper reports (intended degradation "
                    f"more negative, unintended degradation toward 0, alignment error down)? Steps "
@@ -148,42 +152,11 @@ save_table(mono, "05_monotonicity",
 assert len(mono) == len(spec.datasets) * len(spec.methods) * len(S.DIRECTIONS)
 display(mono[["dataset", "method", "metric", "expected", "values", "monotone", "spearman"]])
 print(f"{int(mono.monotone.sum())} of {len(mono)} (data set, method, metric) curves are monotone "
-      f"in the paper's direction")'''
+      f"in the paper's direction")
 
-EXPLORER = '''explorer = W.show_explorer(sweep, interactive=interactive)'''
+# %% [markdown]
+# ## Explorer
+# A λ slider, a method and a data-set selector over the results above (no retraining). Under papermill/nbval it shows the static figure of BC-Aligner at λ = 16 (or the middle λ) instead.
 
-
-def build():
-    """The notebook object (stable cell ids ``sw05-NN``)."""
-    cells = [
-        new_markdown_cell(INTRO),
-        params_cell(PARAMS),
-        new_code_cell(SETUP),
-        new_markdown_cell("## Train (or load) the sweep and score it\nOne progress bar per "
-                          "version trained; cached versions load instantly."),
-        new_code_cell(RUN),
-        new_code_cell(SAVE),
-        new_markdown_cell("## Figure 5: the three metrics as functions of λ\nDegradations are "
-                          "relative to Keep-All (0 is best); grey lines are the λ-independent "
-                          "references."),
-        new_code_cell(FIG5),
-        new_markdown_cell("## The trade-off: intended vs unintended degradation\nEach point is one "
-                          "λ; the top right (both near 0) is best. Fix-M0 and Non-BC are the two "
-                          "extremes."),
-        new_code_cell(PARETO),
-        new_markdown_cell("## Does every metric move with λ in the paper's direction?"),
-        new_code_cell(MONO),
-        new_markdown_cell("## Explorer\nA λ slider, a method and a data-set selector over the "
-                          "results above (no retraining). Under papermill/nbval it shows the static "
-                          "figure of BC-Aligner at λ = 16 (or the middle λ) instead."),
-        new_code_cell(EXPLORER),
-    ]
-    return notebook(cells, "sw05")
-
-
-def main() -> None:
-    write(build(), NAME)
-
-
-if __name__ == "__main__":
-    main()
+# %%
+explorer = W.show_explorer(sweep, interactive=interactive)

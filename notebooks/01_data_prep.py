@@ -42,11 +42,11 @@ from embcompat.data import load_graph
 from embcompat.data.catalog import load_many
 from embcompat.data.graphs import assert_no_leakage, version_splits
 from embcompat.data.images import load_images, sample_grid
-from embcompat.data.summary import stats_table
+from embcompat.data.summary import image_stats_table, stats_table
 from embcompat.data.plots import (plot_degree_distributions, plot_image_grid,
                                   plot_interactions_over_time, plot_rating_histograms)
 from embcompat.params import as_list
-from embcompat.report import save_table, savefig, set_style, slug
+from embcompat.report import regen_command, save_table, savefig, set_style, slug
 from embcompat.scales import get_scale
 from embcompat.utils import set_seed
 
@@ -77,10 +77,13 @@ for g in graphs:
 print("no leakage between train and evaluation edges in", len(graphs), "data sets")
 
 # %%
+cmd = regen_command("01_data_prep", scale,
+                    dict(datasets=datasets, image_datasets=image_datasets, seed=seed),
+                    defaults={"seed": 0})
 stats = stats_table(graphs_and_splits)
 save_table(stats, "01_dataset_stats",
            caption=f"Table 2 analogue: data sets and their versions (scale={scale}). "
-                   "Regenerate with `python -m embcompat.runner --only 01`.")
+                   f"Regenerate with `{cmd}`.")
 display(stats)
 
 # %%
@@ -105,18 +108,10 @@ image_sets, skipped_images = load_many(image_names, load_images, strict=image_da
 for name, why in skipped_images:
     print(f"skipped {name}: {why}")
 
-import pandas as pd
-
-image_rows = []
-for ds in image_sets:
-    old, new = ds.old_new_split()
-    image_rows.append({"dataset": ds.name, "classes": ds.num_classes, "train": len(ds.train_y),
-                       "test": len(ds.test_y), "channels": ds.channels,
-                       "size": "x".join(map(str, ds.image_size)),
-                       "old_classes": len(old), "new_classes": len(new)})
-image_stats = pd.DataFrame(image_rows)
-if image_rows:
-    save_table(image_stats, "01_image_stats", caption=f"Image data sets (scale={scale}).")
+image_stats = image_stats_table(image_sets)
+if len(image_stats):
+    save_table(image_stats, "01_image_stats",
+               caption=f"Image data sets (scale={scale}). Regenerate with `{cmd}`.")
 display(image_stats)
 
 # %%

@@ -43,7 +43,7 @@ from embcompat.backward import evaluate as E
 from embcompat.backward import experiment as X
 from embcompat.backward import plots as P
 from embcompat.data import assert_no_leakage
-from embcompat.report import save_table, savefig, set_style
+from embcompat.report import regen_command, save_table, savefig, set_style
 from embcompat.scales import get_scale
 
 # validates every parameter; a bad value raises a ValueError naming the allowed ones
@@ -73,7 +73,8 @@ print(f"{exp.dataset}: {len(exp.splits)} versions, dims {exp.config.dims}; {cach
 # %%
 recall = X.recall_table(exp)
 split = recall.split[recall.split != ""].iloc[0]
-cmd = f"python -m embcompat.runner --scale {sc.name} --only 02"
+cmd = regen_command("02_version_updates", sc.name,
+                    dict(dataset=dataset, methods=methods, seed=seed), defaults={"seed": 42})
 save_table(recall, "02_recall",
            caption=f"Intended task (Recall@K on the {split} split), selected epoch and "
                    f"timings per method and version ({exp.dataset}, scale={sc.name}, "

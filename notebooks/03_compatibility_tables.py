@@ -39,7 +39,7 @@ from IPython.display import Markdown, display
 from embcompat.backward import evaluate as E
 from embcompat.backward import experiment as X
 from embcompat.backward import plots as P
-from embcompat.report import savefig, set_style
+from embcompat.report import regen_command, savefig, set_style
 from embcompat.scales import get_scale
 
 # validates every parameter; a bad value raises a ValueError naming the allowed ones
@@ -69,14 +69,8 @@ table = E.table3(tidy)
 display(table)
 
 # %%
-import json
-
-cmd = f"python -m embcompat.runner --scale {sc.name} --only 03"
-extra = {k: v for k, v in dict(datasets=datasets, methods=methods, seed=seed).items()
-         if v is not None and not (k == "seed" and v == 42)}
-if extra:  # non-default parameters: name them
-    cmd = (f"papermill notebooks/03_compatibility_tables.ipynb out.ipynb -p scale {sc.name} "
-           f"-y '{json.dumps(extra)}'")
+cmd = regen_command("03_compatibility_tables", sc.name,
+                    dict(datasets=datasets, methods=methods, seed=seed), defaults={"seed": 42})
 caption = (f"Table 3 analogue (scale={sc.name}, GNN seed {seed}, consumer seeds per task: "
            f"{'/'.join(map(str, sorted(n_seeds)))}): (1) intended Recall@50 and (2) unintended "
            f"ROC-AUC degradation from Keep-All in % (after averaging over versions and tasks; "

@@ -41,7 +41,7 @@ from embcompat.backward import evaluate as E
 from embcompat.backward import experiment as X
 from embcompat.backward import plots as P
 from embcompat.data import assert_no_leakage
-from embcompat.report import save_table, savefig, set_style
+from embcompat.report import regen_command, save_table, savefig, set_style
 from embcompat.scales import get_scale
 
 # validates every parameter; a bad value raises a ValueError naming the allowed ones
@@ -67,7 +67,8 @@ E.assert_reference_invariants(tidy)  # Fix-M0 alignment 0, Keep-All degradation 
 
 # %%
 over_time = tidy[tidy.version != "avg"].reset_index(drop=True)
-cmd = f"python -m embcompat.runner --scale {sc.name} --only 04"
+cmd = regen_command("04_performance_over_time", sc.name,
+                    dict(dataset=dataset, methods=methods, seed=seed), defaults={"seed": 42})
 save_table(over_time, "04_over_time",
            caption=f"The three metrics per version ({exp.dataset}, scale={sc.name}, GNN seed "
                    f"{seed}, {len(exp.consumer_config.seeds)} consumer seeds; degradations in % "

@@ -50,8 +50,6 @@ device = "auto"
 interactive = None
 
 # %%
-import json
-
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
@@ -61,7 +59,7 @@ from embcompat.backward import experiment as X
 from embcompat.backward import sweep as S
 from embcompat.backward import sweep_plots as SP
 from embcompat.params import as_optional_bool
-from embcompat.report import save_table, savefig, set_style
+from embcompat.report import regen_command, save_table, savefig, set_style
 from embcompat.scales import get_scale
 
 # validates every parameter; a bad value raises a ValueError naming the allowed ones
@@ -97,14 +95,9 @@ display(swept[swept.metric.isin(list(S.DIRECTIONS))]
         .pivot_table(index=["dataset", "method", "metric"], columns="lam", values="value"))
 
 # %%
-cmd = f"python -m embcompat.runner --scale {sc.name} --only 05"
-extra = {k: v for k, v in dict(datasets=datasets, dataset=dataset, methods=methods,
-                               lambdas=lambdas, seeds=seeds,
-                               select_start=select_start).items() if v is not None}
-if extra:
-    # non-default parameters: name them
-    cmd = (f"papermill notebooks/05_lambda_sweep.ipynb out.ipynb -p scale {sc.name} "
-           f"-y '{json.dumps(extra)}'")
+cmd = regen_command("05_lambda_sweep", sc.name,
+                    dict(datasets=datasets, dataset=dataset, methods=methods, lambdas=lambdas,
+                         seeds=seeds, select_start=select_start))
 seed_note = (f"mean over {len(spec.seeds)} training seeds ({', '.join(map(str, spec.seeds))}), "
              f"std = sample std over them" if len(spec.seeds) > 1 else
              f"one training seed ({spec.seeds[0]}): std is NaN, std_consumer is the spread over "

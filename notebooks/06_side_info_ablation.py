@@ -37,7 +37,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from embcompat.forward import FCTExperiment, get_fct_scale
-from embcompat.report import save_table, savefig, set_style
+from embcompat.report import regen_command, save_table, savefig, set_style
 from embcompat.utils import set_seed
 
 # validates every parameter; a bad value raises a ValueError naming the allowed ones
@@ -96,22 +96,24 @@ assert f_old.train.shape == (2, len(d.train_y), cfg.feature_dim)
 # Table 1 uses the SimCLR side-info when it was run (the paper's choice), else the last side-info of the list.
 
 # %%
-cmd = f"python -m embcompat.runner --scale {cfg.name} --only 06"
+from embcompat.forward import headline_side_info, table1, table6
+
+cmd = regen_command("06_side_info_ablation", cfg.name,
+                    dict(dataset=dataset, seed=seed, side_infos=side_infos), defaults={"seed": 0})
 where = f"{d.name}, {cfg.backbone}-{cfg.feature_dim}, scale={cfg.name}, {seeds}"
 save_table(table, "06_retrieval",
            caption=f"FCT retrieval, every case ({where}); top1/top5/mAP in %. "
                    f"Regenerate with `{cmd}`.")
-headline = "simclr" if "simclr" in cfg.side_infos else cfg.side_infos[-1]
-table1 = table[(table.method != "FCT") | (table.side_info == headline)]
-save_table(table1, "06_table1",
+headline = headline_side_info(cfg.side_infos)
+t1 = table1(table, headline)
+save_table(t1, "06_table1",
            caption=f"Table 1 analogue: Independent / BCT / FCT (side-info {headline}) "
                    f"({where}); %. Regenerate with `{cmd}`.")
-table6 = table[(table.method == "FCT") & (table.case == "new/h")]
-table6 = table6[["side_info", "top1", "top5", "mAP", "seed", "dataset", "scale"]]
-save_table(table6, "06_table6",
+t6 = table6(table)
+save_table(t6, "06_table6",
            caption=f"Table 6 analogue: new / h(old, side-info) per side-info ({where}); %. "
                    f"Regenerate with `{cmd}`.")
-display(Markdown("**Table 1 analogue**"), table1, Markdown("**Table 6 analogue**"), table6)
+display(Markdown("**Table 1 analogue**"), t1, Markdown("**Table 6 analogue**"), t6)
 
 # %%
 from embcompat.forward.plots import plot_compatibility

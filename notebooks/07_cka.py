@@ -35,7 +35,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from embcompat.forward import FCTExperiment, get_fct_scale
-from embcompat.report import save_table, savefig, set_style
+from embcompat.report import regen_command, save_table, savefig, set_style
 from embcompat.utils import set_seed
 
 # validates every parameter; a bad value raises a ValueError naming the allowed ones
@@ -54,13 +54,9 @@ assert sorted(set(d.test_y.tolist())) == list(range(d.num_classes)), "every clas
 assert 0 < exp.k_old < d.num_classes
 
 # %%
-from embcompat.forward import cka_all_models, cka_side_info_table, compatibility_table
+from embcompat.forward import cka_all_models, cka_side_info_table, cka_table, compatibility_table
 
-cka = cka_side_info_table(exp)
-compat = compatibility_table(exp)
-new_h = compat[(compat.method == "FCT") & (compat.case == "new/h")]
-cka = cka.merge(new_h[["side_info", "top1", "top5", "mAP"]], on="side_info")
-cka = cka[["side_info", "label", "cka", "top1", "top5", "mAP", "seed", "dataset", "scale"]]
+cka = cka_table(cka_side_info_table(exp), compatibility_table(exp))
 log = pd.DataFrame(exp.log)
 print(f"{log.from_cache.sum()} of {len(log)} models loaded from the cache")
 display(cka)
@@ -75,7 +71,8 @@ assert (matrix.values.diagonal() == 1).all()
 assert ((matrix - matrix.T).abs() < 1e-12).all().all()
 
 # %%
-cmd = f"python -m embcompat.runner --scale {cfg.name} --only 07"
+cmd = regen_command("07_cka", cfg.name,
+                    dict(dataset=dataset, seed=seed, side_infos=side_infos), defaults={"seed": 0})
 where = f"{d.name}, {cfg.backbone}-{cfg.feature_dim}, scale={cfg.name}, {seeds}"
 save_table(cka, "07_cka",
            caption=f"Table 6 analogue with CKA: linear CKA(old, side-info) on the test images "

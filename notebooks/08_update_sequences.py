@@ -36,7 +36,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from embcompat.forward import FCTExperiment, get_fct_scale
-from embcompat.report import save_table, savefig, set_style
+from embcompat.report import regen_command, save_table, savefig, set_style
 from embcompat.utils import set_seed
 
 # validates every parameter; a bad value raises a ValueError naming the allowed ones
@@ -74,7 +74,8 @@ assert seq[["top1", "top5", "mAP"]].apply(lambda c: c.between(0, 100)).all().all
 assert seq.classes.nunique() == 1
 
 # %%
-cmd = f"python -m embcompat.runner --scale {cfg.name} --only 08"
+cmd = regen_command("08_update_sequences", cfg.name,
+                    dict(dataset=dataset, seed=seed, side_infos=side_infos), defaults={"seed": 0})
 where = (f"{d.name}, classes per version {seq.classes.iloc[0]}, {cfg.backbone}-"
          f"{cfg.feature_dim}, scale={cfg.name}, {seeds}")
 save_table(seq, "08_update_sequences",

@@ -12,6 +12,7 @@ The pipeline of notebooks 06-08, as a library:
 * :mod:`~embcompat.forward.transformation` -- training ``h(old, side) -> new`` (and ``g``) with
   MSE, Adam, BatchNorm frozen for the second half;
 * :mod:`~embcompat.forward.evaluate` -- retrieval cases of Tables 1 and 6, CKA;
+* :mod:`~embcompat.forward.tables` -- the rows of Tables 1 and 6 (with CKA) cut from those;
 * :mod:`~embcompat.forward.sequences` -- the v1 -> v2 -> v3 update sequence of Table 5.
 
 Example::
@@ -27,6 +28,7 @@ from embcompat.forward.evaluate import (cka_all_models, cka_side_info_table, com
                                         retrieval_row)
 from embcompat.forward.experiment import FCTExperiment, Features, Trained, load_or_train
 from embcompat.forward.sequences import sequence_table
+from embcompat.forward.tables import cka_table, headline_side_info, table1, table6
 from embcompat.forward.transformation import (apply_transformation, train_transformation,
                                               transformation_mse)
 
@@ -36,4 +38,5 @@ __all__ = [
     "FCTExperiment", "Features", "Trained", "load_or_train", "train_transformation",
     "apply_transformation", "transformation_mse", "retrieval_row", "compatibility_table",
     "cka_side_info_table", "cka_all_models", "sequence_table",
+    "headline_side_info", "table1", "table6", "cka_table",
 ]

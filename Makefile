@@ -9,7 +9,7 @@ export EMBCOMPAT_MIRROR ?= $(wildcard ../shared/data)
 # Spinning OpenMP threads slow torch down 4-5x whenever another process holds a core.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup reproduce test lab bench clean
+.PHONY: setup reproduce test notebooks lab bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ reproduce: setup
 ## Unit tests + papermill smoke runs + nbval over every notebook at smoke scale
 test: setup
 	EMBCOMPAT_SCALE=smoke $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-kernel-name embcompat -p no:cacheprovider
+
+## Regenerate notebooks/NN_*.ipynb from their hand-edited jupytext sources notebooks/NN_*.py
+notebooks: setup
+	$(BIN)/python notebooks/sync.py
 
 lab: setup
 	$(BIN)/jupyter lab notebooks

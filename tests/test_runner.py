@@ -23,6 +23,7 @@ def _write_nb(path, sources, tag_first=True):
 def test_discover_and_select(tmp_path):
     for name in ("02_b.ipynb", "01_a.ipynb", "notes.ipynb"):
         _write_nb(tmp_path / name, ["scale = 'demo'"])
+    (tmp_path / "01_a.py").write_text("# %%\nscale = 'demo'\n")  # a jupytext source, not run
     found = runner.discover(tmp_path)
     assert [p.name for p in found] == ["01_a.ipynb", "02_b.ipynb"]
     assert [p.name for p in runner.select(found, ["2"])] == ["02_b.ipynb"]

@@ -1,4 +1,6 @@
 """Shared helpers: hashing, atomic writes, device resolution, report outputs."""
+import shlex
+
 import pandas as pd
 import pytest
 import torch
@@ -42,3 +44,26 @@ def test_save_table_writes_csv_and_markdown(tmp_path, monkeypatch):
     assert pd.read_csv(paths["csv"]).equals(df)
     md = paths["md"].read_text()
     assert md.startswith("Caption here") and "| dataset" in md
+
+
+def test_regen_command_runner_when_default_else_papermill_naming_the_changes():
+    assert (report.regen_command("03_compatibility_tables", "demo",
+                                 {"datasets": None, "seed": 42}, defaults={"seed": 42})
+            == "python -m embcompat.runner --scale demo --only 03")
+    assert report.regen_command("07_cka.ipynb", "smoke") == (
+        "python -m embcompat.runner --scale smoke --only 07")
+    cmd = report.regen_command("06_side_info_ablation", "smoke",
+                               {"dataset": None, "seed": 1, "side_infos": ["none", "simclr"]},
+                               defaults={"seed": 0})
+    assert cmd == ("papermill notebooks/06_side_info_ablation.ipynb out.ipynb -p scale smoke "
+                   "-y '{\"seed\": 1, \"side_infos\": [\"none\", \"simclr\"]}'")
+    # a value with a quote stays one shell word
+    quoted = report.regen_command("01_data_prep", "demo", {"datasets": ["interactions-csv:/a'b"]})
+    assert shlex.split(quoted)[-1] == '{"datasets": ["interactions-csv:/a\'b"]}'
+
+
+def test_regen_command_rejects_bad_names_and_stray_defaults():
+    with pytest.raises(ValueError, match="NN_slug"):
+        report.regen_command("cka", "demo")
+    with pytest.raises(ValueError, match="defaults names seeds"):
+        report.regen_command("05_lambda_sweep", "demo", {"seed": 1}, defaults={"seeds": 42})

@@ -1,13 +1,17 @@
-"""Tables and figures, one style: tidy pandas tables to csv + markdown, figures to png + pdf.
+"""Tables and figures, one style: tidy pandas tables to csv + markdown, figures to png + pdf,
+and the command that regenerates them, for their captions.
 
 Everything is written under :func:`output_dir` (``outputs/``, or ``$EMBCOMPAT_OUTPUTS`` so that test
 runs never overwrite the committed results), atomically.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
+import shlex
 from pathlib import Path
+from typing import Any, Mapping
 
 import pandas as pd
 
@@ -19,6 +23,44 @@ OUTPUTS_ENV = "EMBCOMPAT_OUTPUTS"
 def slug(name: str) -> str:
     """A file-name-safe version of a data set spec (``imagefolder:/a/b`` -> ``imagefolder-a-b``)."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
+
+
+def regen_command(notebook: str, scale: str, params: Mapping[str, Any] | None = None,
+                  defaults: Mapping[str, Any] | None = None) -> str:
+    """The shell command that regenerates a notebook's tables and figures, for their captions.
+
+    With every parameter in ``params`` at its default: the runner,
+    ``python -m embcompat.runner --scale <scale> --only <NN>``. Otherwise papermill, naming the
+    parameters that differ: ``papermill notebooks/<notebook>.ipynb out.ipynb -p scale <scale>
+    -y '{"seed": 1}'``.
+
+    Args:
+        notebook: the notebook, ``NN_slug`` (``.ipynb`` optional): ``"03_compatibility_tables"``.
+        scale: the scale it ran at.
+        params: the parameters that change its results, as it ran with them. ``None`` is every
+            notebook's "the scale's default", so a ``None`` value is left out.
+        defaults: the defaults of those that are not ``None`` (``{"seed": 42}``); a value equal to
+            its default is left out as well.
+
+    Raises:
+        ValueError: ``notebook`` is not ``NN_slug``, or ``defaults`` names a parameter that
+            ``params`` lacks.
+    """
+    name = notebook.removesuffix(".ipynb")
+    if not re.fullmatch(r"\d\d_[A-Za-z0-9_]+", name):
+        raise ValueError(f"regen_command: notebook={notebook!r} is not a notebook name NN_slug "
+                         "(e.g. '03_compatibility_tables')")
+    params, defaults = dict(params or {}), dict(defaults or {})
+    unknown = sorted(set(defaults) - set(params))
+    if unknown:
+        raise ValueError(f"regen_command: defaults names {', '.join(unknown)}, not in params "
+                         f"({', '.join(params) or 'none'})")
+    changed = {k: v for k, v in params.items()
+               if v is not None and not (k in defaults and v == defaults[k])}
+    if not changed:
+        return f"python -m embcompat.runner --scale {scale} --only {name[:2]}"
+    return (f"papermill notebooks/{name}.ipynb out.ipynb -p scale {scale} "
+            f"-y {shlex.quote(json.dumps(changed))}")
 
 
 def output_dir(sub: str | None = None) -> Path:

@@ -1,8 +1,9 @@
-"""Statistics of evolving graphs: the paper's Table 2 plus the size of every version."""
+"""Statistics of the data sets: the BC paper's Table 2 plus the size of every version of each
+evolving graph, and one row per image data set."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,12 @@ import torch
 
 from embcompat.data.graphs import InteractionGraph
 from embcompat.data.splits import VersionSplit
+
+if TYPE_CHECKING:
+    from embcompat.data.images import ImageDataset
+
+IMAGE_STATS_COLUMNS = ("dataset", "classes", "train", "test", "channels", "size",
+                       "old_classes", "new_classes")
 
 
 def graph_row(graph: InteractionGraph) -> dict:
@@ -61,6 +68,22 @@ def stats_table(graphs_and_splits: Sequence[tuple[InteractionGraph, Sequence[Ver
             "t_train", "t_eval", "rating_min", "rating_max", "first", "last"]
     df = pd.DataFrame(rows)
     return df[[c for c in cols if c in df.columns]].convert_dtypes()
+
+
+def image_stats_table(image_sets: Sequence["ImageDataset"]) -> pd.DataFrame:
+    """One row per image data set: classes, train/test sizes, channels, ``HxW`` and the sizes of
+    the old/new class split the FCT models train on (:meth:`ImageDataset.old_new_split`).
+
+    Columns are :data:`IMAGE_STATS_COLUMNS`, also when ``image_sets`` is empty.
+    """
+    rows = []
+    for ds in image_sets:
+        old, new = ds.old_new_split()
+        rows.append({"dataset": ds.name, "classes": ds.num_classes, "train": len(ds.train_y),
+                     "test": len(ds.test_y), "channels": ds.channels,
+                     "size": "x".join(map(str, ds.image_size)),
+                     "old_classes": len(old), "new_classes": len(new)})
+    return pd.DataFrame(rows, columns=list(IMAGE_STATS_COLUMNS))
 
 
 def degrees(graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:

@@ -10,6 +10,7 @@ The pipeline of notebooks 06-08, as a library:
 * :mod:`~embcompat.forward.transformation` -- training ``h(old, side) -> new`` (and ``g``) with
   MSE, Adam, BatchNorm frozen for the second half;
 * :mod:`~embcompat.forward.evaluate` -- retrieval cases of Tables 1 and 6, CKA;
+* :mod:`~embcompat.forward.tables` -- the rows of Tables 1 and 6 (with CKA) cut from those;
 * :mod:`~embcompat.forward.sequences` -- the v1 -> v2 -> v3 update sequence of Table 5.
 
 Example::
@@ -29,6 +30,7 @@ _EXPORTS = {
     "FCTExperiment": "experiment", "Features": "experiment", "Trained": "experiment",
     "load_or_train": "experiment",
     "sequence_table": "sequences",
+    "cka_table": "tables", "headline_side_info": "tables", "table1": "tables", "table6": "tables",
     "apply_transformation": "transformation", "train_transformation": "transformation",
     "transformation_mse": "transformation",
 }

@@ -1,0 +1,91 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python (embcompat)
+#     language: python
+#     name: embcompat
+#   language_info:
+#     name: python
+# ---
+
+# %% [markdown]
+# # 08 · FCT: a sequence of model updates v1 → v2 → v3
+#
+# Paper Section 4.4 / Table 5. Version i has a backbone φ_i and a side-info model ψ_i trained on a growing prefix of the classes (`sequence_fractions` of the scale; v2 and v3 are notebook 06's old and new models, reused from the cache). An update transforms both: φ_{i+1} ← h_{i+1}(φ_i, ψ_i) and ψ_{i+1} ← g_{i+1}(φ_i, ψ_i). We compare (i) two hops h3(h2(φ1, ψ1), g2(φ1, ψ1)) with (ii) the direct h_{1→3}(φ1, ψ1), each with and without side-info.
+#
+# Output: `outputs/tables/08_update_sequences`, `outputs/figures/08_update_sequences`.
+
+# %% tags=["parameters"]
+import os
+
+# smoke | demo | paper
+scale = os.environ.get("EMBCOMPAT_SCALE", "demo")
+# cifar10 | cifar100 | fashion-mnist | imagefolder:/abs/dir; None means the scale default
+dataset = None
+# seeds every model (the alternate old models, plain and Mixup, use seed + 1000)
+seed = 0
+# auto | cpu | cuda | cuda:N | mps
+device = "auto"
+# side-info kinds of the sequence (each also run without side-info): none, autoencoder,
+# alt_old, mixup_old, simclr; None means the scale default (the paper's simclr)
+side_infos = None
+
+# %%
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import Markdown, display
+
+from embcompat.config import fct_config
+from embcompat.forward import FCTExperiment
+from embcompat.report import regen_command, save_table, savefig, set_style
+from embcompat.utils import set_seed
+
+# validates every parameter; a bad value raises a ValueError naming the allowed ones
+cfg = fct_config(scale, dataset=dataset, seed=seed, device=device, side_infos=side_infos)
+set_seed(cfg.seed)
+set_style()
+exp = FCTExperiment(cfg)
+d = exp.data
+seeds = (f"seed {cfg.seed} (alternate old models: seed {cfg.seed + cfg.alt_seed_offset}), "
+         f"data seed {cfg.data_seed}")
+print(f"scale={cfg.name} dataset={d.name} device={exp.device} backbone={cfg.backbone}-"
+      f"{cfg.feature_dim}; train {tuple(d.train_x.shape)}, test {tuple(d.test_x.shape)}; "
+      f"old classes 0..{exp.k_old - 1} of {d.num_classes}; {seeds}")
+if d.shortfalls:  # own image folders: classes with fewer images than the scale asks for
+    print(d.note)
+assert d.train_x.shape[1:] == d.test_x.shape[1:]
+assert sorted(set(d.test_y.tolist())) == list(range(d.num_classes)), "every class is in the gallery"
+assert 0 < exp.k_old < d.num_classes
+
+# %%
+from embcompat.forward import sequence_table
+
+seq = sequence_table(exp, cfg.side_infos if side_infos is not None else None)
+log = pd.DataFrame(exp.log)
+print(f"{(~log.from_cache).sum()} models trained, {log.from_cache.sum()} loaded from "
+      f"the cache")
+display(seq)
+
+# %%
+kinds = [s for s in seq.side_info.unique() if s != "n/a"]
+assert (seq.kind == "reference").sum() == 3
+assert len(seq) == 3 + 4 * len(kinds)
+for s in kinds:
+    assert sorted(seq[seq.side_info == s].kind) == ["direct", "one-hop", "one-hop", "two-hop"]
+assert (seq.top5 >= seq.top1).all()
+assert seq[["top1", "top5", "mAP"]].apply(lambda c: c.between(0, 100)).all().all()
+assert seq.classes.nunique() == 1
+
+# %%
+cmd = regen_command("08_update_sequences", cfg.name,
+                    dict(dataset=dataset, seed=seed, side_infos=side_infos), defaults={"seed": 0})
+where = (f"{d.name}, classes per version {seq.classes.iloc[0]}, {cfg.backbone}-"
+         f"{cfg.feature_dim}, scale={cfg.name}, {seeds}")
+save_table(seq, "08_update_sequences",
+           caption=f"Table 5 analogue: sequence of updates ({where}); query / gallery, %. "
+                   f"Regenerate with `{cmd}`.")
+from embcompat.forward.plots import plot_sequences
+
+fig = plot_sequences(seq)
+savefig(fig, "08_update_sequences")
+plt.show()

@@ -7,9 +7,8 @@ can train concurrently. :func:`train_chains` runs each :class:`ChainJob` through
 atomically; the caller then loads them as if it had trained them itself.
 
 Why processes: at the demo sizes a training step is a few small matmuls and sparse products, which
-two torch threads share poorly. On our 2-core CPU two 1-thread workers trained two BC-Aligner
-chains on amazon-2014-hin in 22.5 s together, one 2-thread process one chain in 15.0 s
-(2-epoch chains, 1.33x the throughput).
+two torch threads share poorly, and 1-thread workers give more throughput on 2 cores (measured
+in ``benchmarks/results/sweep.md``).
 
 The caller must have trained (or cached) ``M_0`` and every reference first: workers only read
 them, so no two processes ever write the same cache entry. Workers are *spawned* (fresh

@@ -102,7 +102,7 @@ def test_the_explorer_shows_a_png_and_moving_the_slider_replaces_it():
     ex.method.value = "Joint-NoTrans"                            # the method selector
     third = _shown_png(ex)
     assert third not in (first, second)
-    ex.lam.value = 16.0                                          # back: a fresh image, not a stale one
+    ex.lam.value = 16.0                                          # back: the first image again
     ex.method.value = "BC-Aligner"
     assert _shown_png(ex) == first
 
@@ -116,7 +116,7 @@ def test_show_explorer_displays_the_panel_and_headless_a_png(monkeypatch):
     ex = W.show_explorer(_tidy(), interactive=True)
     assert shown == [ex.panel] and _shown_png(ex)
     shown.clear()
-    W.show_explorer(_tidy(), interactive=False, name=None)    # static and not saved
+    W.show_explorer(_tidy(), interactive=False, name=None)  # static, not saved
     assert len(shown) == 1
     assert isinstance(shown[0], IPython.display.Image) and shown[0].format == "png"
     assert shown[0].data.startswith(PNG_SIGNATURE)

@@ -1,4 +1,7 @@
-"""The explorer: which run a slider position selects, the slider callback, the static fallback."""
+"""The explorer: which run a slider position selects, the slider callback, the image it shows, the
+static fallback."""
+import io
+
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -10,6 +13,7 @@ from embcompat.backward.evaluate import ALIGN, INTENDED_DEG, UNINTENDED_DEG, tas
 
 matplotlib.use("Agg")
 LAMS = [1.0, 4.0, 16.0]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _tidy() -> pd.DataFrame:
@@ -70,6 +74,52 @@ def test_moving_the_slider_changes_the_selected_run():
     assert set(ex.selected.dataset) == {"d2"}
     assert [o[1] for o in ex.lam.options] == LAMS
     assert "λ = 1" in ex.fig._suptitle.get_text()
+
+
+def _shown_png(ex) -> bytes:
+    """The PNG bytes the explorer's panel shows (one ``ipywidgets.Image`` below the selectors)."""
+    import ipywidgets as w
+
+    images = [c for c in ex.panel.children if isinstance(c, w.Image)]
+    assert len(images) == 1, f"the panel should show one ipywidgets.Image: {ex.panel.children}"
+    assert images[0].format == "png"
+    png = bytes(images[0].value)
+    assert png.startswith(PNG_SIGNATURE), png[:16]
+    return png
+
+
+def test_the_explorer_shows_a_png_and_moving_the_slider_replaces_it():
+    pytest.importorskip("ipywidgets")
+    from PIL import Image
+
+    ex = W.Explorer(_tidy())
+    first = _shown_png(ex)
+    width, height = ex.fig.get_size_inches() * W.PNG_DPI
+    assert Image.open(io.BytesIO(first)).size == (round(width), round(height))
+    ex.lam.value = 4.0                                           # the slider moves
+    second = _shown_png(ex)
+    assert second != first
+    ex.method.value = "Joint-NoTrans"                            # the method selector
+    third = _shown_png(ex)
+    assert third not in (first, second)
+    ex.lam.value = 16.0                                          # back: the first image again
+    ex.method.value = "BC-Aligner"
+    assert _shown_png(ex) == first
+
+
+def test_show_explorer_displays_the_panel_and_headless_a_png(monkeypatch):
+    pytest.importorskip("ipywidgets")
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj))
+    ex = W.show_explorer(_tidy(), interactive=True)
+    assert shown == [ex.panel] and _shown_png(ex)
+    shown.clear()
+    W.show_explorer(_tidy(), interactive=False, name=None)  # static, not saved
+    assert len(shown) == 1
+    assert isinstance(shown[0], IPython.display.Image) and shown[0].format == "png"
+    assert shown[0].data.startswith(PNG_SIGNATURE)
 
 
 def test_static_fallback_writes_and_returns_a_figure(tmp_path, monkeypatch):

@@ -7,11 +7,14 @@ panels for one (data set, method, λ).
 
 :class:`Explorer` wires a λ slider (the swept values), a method and a data-set selector to
 :func:`draw_run`; which rows a slider position selects is :func:`select_run` (nearest swept λ on
-the log scale), a plain function. Headless (papermill, nbval, no widget front end)
-:func:`show_explorer` saves and shows the static figure instead.
+the log scale), a plain function. The figure is shown as PNG bytes (:func:`figure_png`), so it
+is an image whatever matplotlib's backend or the kernel's inline-plotting state. Headless
+(papermill, nbval, no widget front end) :func:`show_explorer` saves and shows the static figure
+instead.
 """
 from __future__ import annotations
 
+from io import BytesIO
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -21,8 +24,11 @@ import pandas as pd
 from embcompat.backward.evaluate import ALIGN, INTENDED_DEG, UNINTENDED_DEG, task_metric
 from embcompat.backward.sweep_plots import plot_pareto, spread
 
-__all__ = ["swept_lambdas", "select_run", "draw_run", "in_live_frontend", "Explorer",
+__all__ = ["swept_lambdas", "select_run", "draw_run", "figure_png", "in_live_frontend", "Explorer",
            "show_explorer"]
+
+PNG_DPI = 80  # the explorer's image: 13 x 8.5 in -> 1040 x 680 px
+
 
 def swept_lambdas(tidy: pd.DataFrame, dataset: str, method: str) -> list[float]:
     """The λ values swept for ``(dataset, method)``, increasing.
@@ -111,6 +117,15 @@ def draw_run(tidy: pd.DataFrame, dataset: str, method: str, lam: float, fig=None
     return fig
 
 
+def figure_png(fig, dpi: int = PNG_DPI) -> bytes:
+    """``fig`` rendered as PNG bytes with matplotlib's Agg renderer, whatever the backend: what the
+    explorer shows. (``display(fig)`` of a figure not made by pyplot is only the text
+    ``<Figure size ...>`` until the kernel's inline plotting is on.)"""
+    buf = BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
+    return buf.getvalue()
+
+
 def in_live_frontend() -> bool:
     """Whether widgets can be shown: an IPython kernel started by a Jupyter server or VS Code
     (connection file ``kernel-*.json``), not by papermill/nbval/nbclient (a temporary
@@ -142,7 +157,8 @@ class Explorer:
 
     Attributes:
         dataset, method, lam: the ``Dropdown``/``Dropdown``/``SelectionSlider`` widgets.
-        out: the ``Output`` the figure is drawn into; panel: the whole ``VBox``.
+        image: the ``ipywidgets.Image`` showing the figure as PNG (:func:`figure_png`), its
+            ``value`` replaced on every redraw; panel: the whole ``VBox``.
         selected: the rows of the current selection (:func:`select_run`).
         fig: the current figure (redrawn in place).
     """
@@ -162,8 +178,8 @@ class Explorer:
         self.lam = w.SelectionSlider(options=[(f"{x:g}", x) for x in lams],
                                      value=select_run(tidy, dataset, method, lam or l0).lam.iloc[0],
                                      description="λ", continuous_update=False)
-        self.out = w.Output()
-        self.panel = w.VBox([w.HBox([self.dataset, self.method, self.lam]), self.out])
+        self.image = w.Image(format="png", layout=w.Layout(max_width="100%", height="auto"))
+        self.panel = w.VBox([w.HBox([self.dataset, self.method, self.lam]), self.image])
         from matplotlib.figure import Figure
 
         self.fig = Figure(figsize=(13, 8.5))  # not pyplot's: no second copy under inline
@@ -195,15 +211,11 @@ class Explorer:
         self.redraw()
 
     def redraw(self) -> None:
-        """Select the rows and redraw the figure into :attr:`out` (no training)."""
-        from IPython.display import clear_output, display
-
+        """Select the rows, redraw the figure and show it in :attr:`image` (no training)."""
         ds, m, lam = self.dataset.value, self.method.value, self.lam.value
         self.selected = select_run(self.tidy, ds, m, lam)
         self.fig = draw_run(self.tidy, ds, m, lam, fig=self.fig)
-        with self.out:
-            clear_output(wait=True)
-            display(self.fig)
+        self.image.value = figure_png(self.fig)
 
 
 def show_explorer(tidy: pd.DataFrame, *, interactive: bool | None = None,
@@ -235,14 +247,14 @@ def show_explorer(tidy: pd.DataFrame, *, interactive: bool | None = None,
         ex = Explorer(tidy, dataset, method, lam)
         display(ex.panel)
         return ex
+    from IPython.display import Image
+
     fig = draw_run(tidy, dataset, method, lam)
     if name:
-        from IPython.display import Image
-
         from embcompat.report import savefig
 
         display(Image(filename=str(savefig(fig, name)["png"])))  # a PNG whatever the backend
     else:
-        display(fig)
+        display(Image(data=figure_png(fig)))
     plt.close(fig)
     return fig

@@ -32,29 +32,15 @@ side_infos = None
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import display
 
-from embcompat.config import fct_config
-from embcompat.forward import FCTExperiment
-from embcompat.report import regen_command, save_table, savefig, set_style
-from embcompat.utils import set_seed
+from embcompat.forward.notebook import start_experiment
+from embcompat.report import regen_command, save_table, savefig
 
 # validates every parameter; a bad value raises a ValueError naming the allowed ones
-cfg = fct_config(scale, dataset=dataset, seed=seed, device=device, side_infos=side_infos)
-set_seed(cfg.seed)
-set_style()
-exp = FCTExperiment(cfg)
+cfg, exp, seeds = start_experiment(scale, dataset=dataset, seed=seed, device=device,
+                                   side_infos=side_infos)
 d = exp.data
-seeds = (f"seed {cfg.seed} (alternate old models: seed {cfg.seed + cfg.alt_seed_offset}), "
-         f"data seed {cfg.data_seed}")
-print(f"scale={cfg.name} dataset={d.name} device={exp.device} backbone={cfg.backbone}-"
-      f"{cfg.feature_dim}; train {tuple(d.train_x.shape)}, test {tuple(d.test_x.shape)}; "
-      f"old classes 0..{exp.k_old - 1} of {d.num_classes}; {seeds}")
-if d.shortfalls:  # own image folders: classes with fewer images than the scale asks for
-    print(d.note)
-assert d.train_x.shape[1:] == d.test_x.shape[1:]
-assert sorted(set(d.test_y.tolist())) == list(range(d.num_classes)), "every class is in the gallery"
-assert 0 < exp.k_old < d.num_classes
 
 # %%
 from embcompat.forward import cka_all_models, cka_side_info_table, cka_table, compatibility_table

@@ -34,10 +34,10 @@ def results(setup, tmp_path_factory):
     return out
 
 
-def test_registry_has_the_nine_rows_and_speaks_on_bad_names():
+def test_registry_has_the_nine_rows_plus_ours_and_speaks_on_bad_names():
     assert set(METHOD_NAMES) == {"Non-BC", "Post-Lin-SLoss", "Post-Lin-MLoss", "Joint-NoTrans",
                                  "Joint-Lin-SLoss", "BC-Aligner", "Fix-M0", "Finetune-M0",
-                                 "Keep-All"}
+                                 "Keep-All", "Post-LS", "Post-Procrustes"}
     assert get_method("joint-linear-mloss") is METHODS["BC-Aligner"]
     assert get_method("bc-aligner") is METHODS["BC-Aligner"]
     assert METHODS["Keep-All"].kind == "derived" and METHODS["Keep-All"].z0_from == "Fix-M0"

@@ -1,4 +1,4 @@
-"""The nine rows of the BC paper's Table 3 as one :class:`Method` abstraction.
+"""The nine rows of the BC paper's Table 3, and our extra rows, as one :class:`Method` abstraction.
 
 Each method says how version ``k`` gets its model ``M_k`` and backward transformation ``B_k``
 (official strategy names of snap-stanford/bc-emb ``generate_embeddings.py`` in brackets):
@@ -9,6 +9,8 @@ name                kind        what happens at version k >= 1
 Non-BC [nobc]       independent train ``M_k`` alone; no ``B_k``
 Post-Lin-SLoss      posthoc     Non-BC's ``M_k`` (same cache entries), then fit a linear ``B_k``
 Post-Lin-MLoss      posthoc     as above with the multi-step loss through frozen ``B_1..B_{k-1}``
+Post-LS             posthoc     not in the paper: Non-BC's ``M_k``, closed-form (ridge) LS ``B_k``
+Post-Procrustes     posthoc     not in the paper: Non-BC's ``M_k``, semi-orthogonal SVD ``B_k``
 Joint-NoTrans       joint       train ``M_k`` with its first ``d_{k-1}`` dims aligned to ``M_{k-1}``
 Joint-Lin-SLoss     joint       train ``M_k`` and a linear ``B_k`` jointly, single-step loss
 BC-Aligner          joint       Joint-Lin-MLoss: joint, multi-step loss (paper Eq. 10)
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 __all__ = ["Method", "METHODS", "METHOD_NAMES", "get_method"]
 
 KINDS = ("independent", "posthoc", "joint", "fixed", "finetune", "derived")
+SOLVERS = ("lstsq", "procrustes")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class Method:
         intended_from: the method whose ``M_k`` gives the intended-task numbers.
         z0_from: the method whose embeddings give ``z~_0`` (Keep-All: Fix-M0).
         description: one line for tables.
+        solver: post-hoc only: ``None`` (Adam, :mod:`.posthoc`) or a closed form of
+            :mod:`.closed_form`, ``"lstsq"`` (Post-LS) or ``"procrustes"`` (Post-Procrustes).
     """
 
     name: str
@@ -56,10 +61,14 @@ class Method:
     intended_from: str | None = None
     z0_from: str | None = None
     description: str = ""
+    solver: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if self.solver not in (None, *SOLVERS) or (self.solver and self.kind != "posthoc"):
+            raise ValueError(f"solver must be None or, for a posthoc method, one of {SOLVERS}; "
+                             f"got {self.solver!r} ({self.kind})")
 
     @property
     def trains_gnn(self) -> bool:
@@ -88,6 +97,10 @@ class Method:
                        select_start=config.select_start)
             if self.transform == "linear":
                 out["lr_trans"] = config.lr_trans
+        elif self.solver is not None:  # closed form: no epochs, lr or batches
+            out["solver"] = self.solver
+            if self.solver == "lstsq":
+                out["ridge"] = config.posthoc_ridge
         elif self.kind == "posthoc":
             out.update(loss=self.loss, epochs=config.posthoc_epochs, lr_trans=config.lr_trans,
                        select_after=config.posthoc_select_after,
@@ -104,6 +117,12 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            intended_from="Non-BC", description="Non-BC's M_k, then a linear B_k fitted post hoc"),
     Method("Post-Lin-MLoss", "posthoc-linear-mloss", "posthoc", "linear", "multi",
            intended_from="Non-BC", description="as Post-Lin-SLoss, multi-step alignment loss"),
+    Method("Post-LS", "posthoc-ls", "posthoc", "linear", "single", intended_from="Non-BC",
+           description="not in the paper: Non-BC's M_k, closed-form least-squares B_k",
+           solver="lstsq"),
+    Method("Post-Procrustes", "posthoc-procrustes", "posthoc", "linear", "single",
+           intended_from="Non-BC", solver="procrustes",
+           description="not in the paper: Non-BC's M_k, semi-orthogonal Procrustes B_k"),
     Method("Joint-NoTrans", "joint-notrans-sloss", "joint", "notrans", "single",
            intended_from="Joint-NoTrans", description="first d_{k-1} dims aligned to M_{k-1}"),
     Method("Joint-Lin-SLoss", "joint-linear-sloss", "joint", "linear", "single",

@@ -20,8 +20,9 @@ __all__ = ["method_colors", "plot_training_curves", "plot_recall_per_version",
 
 def method_colors(methods: Sequence[str]) -> dict[str, tuple]:
     """One fixed colour per Table 3 method (the same in every figure)."""
-    cmap = plt.get_cmap("tab10")
-    return {m: cmap(PAPER_ORDER.index(m) % 10 if m in PAPER_ORDER else 9) for m in methods}
+    palette = list(plt.get_cmap("tab10").colors) + list(plt.get_cmap("Dark2").colors)
+    return {m: palette[PAPER_ORDER.index(m) % len(palette) if m in PAPER_ORDER else -1]
+            for m in methods}
 
 
 def _grid(n: int, ncols: int = 3, size=(4.2, 3.0)):

@@ -9,7 +9,8 @@ the method says (:mod:`embcompat.backward.methods`):
   detached) on ``G_k``; multi-step passes the residual through the frozen earlier ``B``'s;
 * post-hoc methods load Non-BC's ``M_k`` from the same cache entries (no retraining) and fit
   ``B_k`` with :func:`embcompat.backward.posthoc.posthoc_fit_backward` on ``z_k = M_k(G_k)`` and
-  ``M_{k-1}(G_k)`` with the version's official BPR triples;
+  ``M_{k-1}(G_k)`` with the version's official BPR triples (Post-LS / Post-Procrustes, not in the
+  paper: in closed form on the same data, :mod:`embcompat.backward.closed_form`);
 * Fix-M0 applies ``M_0`` to ``G_k``; Finetune-M0 continues ``M_{k-1}`` (M_0's architecture) for
   ``finetune_epochs`` with a fresh Adam; Keep-All is derived from Non-BC and Fix-M0.
 
@@ -43,6 +44,7 @@ from embcompat.data.splits import VersionSplit
 from embcompat.models.gnn import PinSAGE, VersionGraph
 from embcompat.models.transforms import LinearBackward, NoTransBackward, compose
 from embcompat.backward.posthoc import posthoc_fit_backward
+from embcompat.backward.closed_form import fit_closed_form
 from embcompat.backward.sampling import BPRSampler
 from embcompat.cache_files import load_cached, save_json, save_torch
 from embcompat.utils import cache_dir, config_hash, resolve_device
@@ -228,6 +230,15 @@ def _make(m: Method, ctx: _Context, k: int, key: str, recs: list[VersionRecord],
         zhat0 = (compose(Bs, fit.z_user), compose(Bs, fit.z_item))
         rec = _record(ctx, k, key, key, fit.z_user, fit.z_item, zhat0, fit=fit, state=fit.state,
                       B=W.cpu(), B_kind=m.transform)
+    elif m.solver is not None:  # closed-form post-hoc B_k (Post-LS, Post-Procrustes)
+        new, z_old = base[k], embed(ctx.model(k - 1, state=base[k - 1].state), ctx.vgraph(k))
+        W, extra = fit_closed_form(m.solver, (new.z_user, new.z_item), z_old,
+                                   ridge=cfg.posthoc_ridge)
+        Bs = [r.B for r in recs[1:]] + [W]
+        rec = _record(ctx, k, key, new.key, new.z_user, new.z_item,
+                      (compose(Bs, new.z_user), compose(Bs, new.z_item)), B=W, B_kind="linear",
+                      dim=new.dim, layers=new.layers, history=new.history, recall=new.recall,
+                      test_recall=new.test_recall, best_epoch=new.best_epoch, extra=extra)
     elif m.kind == "posthoc":
         new, old = base[k], base[k - 1]
         zu_old, zi_old = embed(ctx.model(k - 1, state=old.state), ctx.vgraph(k))

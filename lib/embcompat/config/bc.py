@@ -60,6 +60,11 @@ class BCTrainConfig:
         posthoc_epochs: post-hoc ``B_k`` epochs (official 200).
         posthoc_select_after: post-hoc selection only after this epoch (official 50).
         posthoc_eval_every: post-hoc selection MSE every this many epochs (official 10).
+        posthoc_ridge: ridge weight of Post-LS (not in the paper; see
+            :mod:`embcompat.backward.closed_form`): ``W`` minimises
+            ``sum_r w_r ||W x_r - y_r||^2 + posthoc_ridge ||W||_F^2`` with the selection weights
+            ``w_r`` (summing to 1). Default 0: the exact least-squares optimum of Post-Lin-SLoss's
+            selection MSE. Only Post-LS's cache keys include it.
         seed: base seed; version ``k`` derives its seeds from ``seed`` and ``k``.
         schedule: ``"official"`` or ``"large-batch"`` (see the module docstring).
         batch_factor: minibatches merged per step under ``"large-batch"``.
@@ -84,6 +89,7 @@ class BCTrainConfig:
     posthoc_epochs: int = 200
     posthoc_select_after: int = 50
     posthoc_eval_every: int = 10
+    posthoc_ridge: float = 0.0
     seed: int = 42
     schedule: str = "official"
     batch_factor: int = 1
@@ -98,6 +104,7 @@ class BCTrainConfig:
         object.__setattr__(self, "layers", tuple(int(x) for x in self.layers))
         object.__setattr__(self, "times", tuple(float(t) for t in self.times))
         object.__setattr__(self, "ks", tuple(int(k) for k in self.ks))
+        object.__setattr__(self, "posthoc_ridge", float(self.posthoc_ridge))
         self.validate()
 
     @property
@@ -119,6 +126,8 @@ class BCTrainConfig:
             raise ValueError(f"lr_scaling must be one of {LR_SCALINGS}, got {self.lr_scaling!r}")
         if self.batch_factor < 1 or self.batch_size < 1:
             raise ValueError("batch_size and batch_factor must be >= 1")
+        if not 0.0 <= self.posthoc_ridge < math.inf:
+            raise ValueError(f"posthoc_ridge must be finite and >= 0, got {self.posthoc_ridge}")
         if 50 not in self.ks:
             raise ValueError(f"ks must contain 50 (the selection metric), got {self.ks}")
         for name, epochs, after, every in (

@@ -40,7 +40,7 @@ REAL_DATASETS = ("amazon2018-musical-instruments", "amazon2018-video-games", "am
 
 
 def resolve_methods(methods: Sequence[str] | None) -> list[str]:
-    """Canonical method names in Table 3 order (``None``: all nine).
+    """Canonical method names in Table 3 order (``None``: all, ours included).
 
     Raises:
         ValueError: an unknown name (the message lists the allowed ones), or an empty list.
@@ -137,7 +137,7 @@ def run_experiment(dataset: str | InteractionGraph, scale: str, methods: Sequenc
     Args:
         dataset: a registered name (or ``interactions-csv:/abs/dir``) or a loaded graph.
         scale: ``smoke``, ``demo`` or ``paper`` (:func:`embcompat.config.get_scale`).
-        methods: Table 3 names or official slugs; ``None``: all nine.
+        methods: Table 3 names or official slugs; ``None``: all, ours included.
         seed: seed of the GNN versions (official 42) and of the held-out test hash.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
         consumers: also build the tasks and train (or load) ``C_0``.

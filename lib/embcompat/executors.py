@@ -202,9 +202,11 @@ class RayExecutor(Executor):
             try:
                 ray.init(address=address or "local", log_to_driver=False, **init_kwargs)
             except ConnectionError as e:
-                raise ConnectionError(f"could not connect to Ray at address={address!r}: {e} "
-                                      "(`ray start --head` starts a cluster; address=None starts "
-                                      "a private one on this machine)") from e
+                raise ConnectionError(
+                    f"could not connect to Ray at address={address!r}: {e} (`ray start --head` "
+                    "starts a cluster; address=None starts a private one on this machine; a "
+                    "cluster with token authentication, Ray's default, also needs "
+                    "RAY_AUTH_MODE=token here and its token in ~/.ray/auth_token)") from e
             self._owned = True
         self._task = ray.remote(num_cpus=1, max_retries=0)(_call)
 

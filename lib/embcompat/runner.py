@@ -211,9 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
     args = parser.parse_args(argv)
     if args.list:
-        for nb, names in declared_parameters(discover()).items():
+        declared = declared_parameters(discover())
+        for nb, names in declared.items():
             print(f"{nb.name:34} {', '.join(names)}")
-        print("--executor / --address set the parameters executor / ray_address")
+        takers = [nb.name for nb, names in declared.items() if "executor" in names]
+        if takers:
+            print(f"(--executor / --address set executor / ray_address of {', '.join(takers)})")
         return 0
     if args.only == []:
         parser.error("--only needs notebook numbers such as --only 02 03; see --list")

@@ -175,7 +175,7 @@ def ray_session():
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def test_ray_equals_local_bit_for_bit(reference, ray_session, tmp_path, monkeypatch):
+def test_ray_equals_local_bit_for_bit(ray_session, reference, tmp_path, monkeypatch):
     snap, base = reference
     _fresh_cache(base, tmp_path, monkeypatch)
     with get_executor("ray") as ex:

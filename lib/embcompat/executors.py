@@ -165,8 +165,9 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
     except OSError as e:
-        raise ConnectionError(f"cannot reach a Ray head at {address} ({e}); start one there with "
-                              f"`ray start --head --port {port}`, or check the host and port") from e
+        raise ConnectionError(f"cannot reach a Ray head at {address} ({e}); start one there "
+                              f"with `ray start --head --port {port}`, or check the host and "
+                              "port") from e
 
 
 class RayExecutor(Executor):

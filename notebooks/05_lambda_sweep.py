@@ -41,8 +41,15 @@ seeds = None
 # 30 epochs; paper: 50 of 500, the official); another value retrains only the joint methods
 select_start = None
 # worker processes training the (method, λ) chains side by side; None means the scale's
-# default (demo: 2, one per core of our 2-core CPU)
+# default (demo: 2, one per core of our 2-core CPU); with executor "ray", an optional cap on the
+# chains in flight (None: as many as the cluster has CPUs for)
 workers = None
+# where the chains train: "local" (this machine's processes) or "ray" (pip install -e .[ray]);
+# the results are the same bit for bit (embcompat.executors)
+executor = "local"
+# executor "ray" only: None (a private Ray cluster on this machine), "auto" (the one `ray start`
+# runs here) or "HOST:PORT" of a head node
+ray_address = None
 # auto | cpu | cuda | cuda:N | mps
 device = "auto"
 # True: the ipywidgets explorer; False: its static figure; None: widgets only in a live Jupyter
@@ -59,6 +66,7 @@ from embcompat.backward import sweep_analysis as SA
 from embcompat.backward import sweep_plots as SP
 from embcompat.backward import widgets as W
 from embcompat.config import check_device, get_scale
+from embcompat.executors import get_executor
 from embcompat.params import as_optional_bool
 from embcompat.report import regen_command, save_table, savefig, set_style
 
@@ -67,20 +75,23 @@ sc = get_scale(scale)
 spec = S.resolve_sweep(sc.name, datasets=datasets, dataset=dataset, methods=methods,
                        lambdas=lambdas, seeds=seeds, select_start=select_start, workers=workers)
 check_device(device, available=True)
+pool = get_executor(executor, address=ray_address,
+                    workers=spec.workers if executor == "local" or workers is not None else None)
 interactive = as_optional_bool(interactive, "interactive")
 set_style()
 print(f"scale={sc.name} device={device}\ndata sets: {list(spec.datasets)}\nmethods: "
       f"{list(spec.methods)}\nλ: {list(spec.lambdas)}\ntraining seeds: {list(spec.seeds)}"
-      f"\nworkers: {spec.workers}")
+      f"\nexecutor: {pool.describe()}")
 
 # %% [markdown]
 # ## Train (or load) the sweep and score it
 # One progress bar per version trained; cached versions load instantly.
 
 # %%
-sweep = S.run_sweep(list(spec.datasets), sc.name, spec.methods, spec.lambdas, spec.seeds, device,
-                    references=("Non-BC", "Fix-M0"), per_version=True, epochs=spec.epochs,
-                    select_start=spec.select_start, workers=spec.workers)
+with pool:
+    sweep = S.run_sweep(list(spec.datasets), sc.name, spec.methods, spec.lambdas, spec.seeds,
+                        device, references=("Non-BC", "Fix-M0"), per_version=True,
+                        epochs=spec.epochs, select_start=spec.select_start, executor=pool)
 summary = SA.averages(sweep)
 swept = summary[summary.lam.notna()]
 # one row per data set x method x λ x metric, every combination present

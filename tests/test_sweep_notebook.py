@@ -65,6 +65,8 @@ def test_05_a_single_lambda(tmp_path):
     (dict(lambdas="[]"), r"lambdas is empty; allowed: one or more finite numbers λ > 0"),
     (dict(methods=[]), r"methods is empty; give at least one value; allowed: Non-BC"),
     (dict(datasets="[]"), r"datasets is empty"),
+    (dict(executor="dask"), r"executor must be one of local, ray, got 'dask'"),
+    (dict(ray_address="auto"), r"address and Ray options need executor='ray'"),
 ])
 def test_05_parameter_errors_name_the_allowed_values(tmp_path, params, message):
     with pytest.raises(pm.PapermillExecutionError, match=message):

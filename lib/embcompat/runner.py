@@ -4,6 +4,7 @@ Usage::
 
     python -m embcompat.runner [--scale smoke|demo|paper] [--only 01 03 ...] [-p NAME VALUE ...]
     python -m embcompat.runner --list      # the notebooks and the parameters each declares
+    python -m embcompat.runner --executor ray --address HEAD:6379 --only 05   # chains on Ray
 
 Executed copies go to ``outputs/executed/`` (or ``$EMBCOMPAT_OUTPUTS/executed``). On a failure the
 runner stops and names the notebook and the failing cell.
@@ -13,6 +14,11 @@ runner stops and names the notebook and the failing cell.
 accept strings such as ``"[1, 4, 16]"``). It goes only to the selected notebooks whose
 ``parameters`` cell declares NAME; one that no selected notebook declares is an error before
 anything runs.
+
+``--executor local|ray`` and ``--address auto|HOST:PORT`` (Ray only) set the parameters
+``executor`` and ``ray_address`` of the notebooks that declare them (notebook 05: where its
+(method, λ) chains train; see :mod:`embcompat.executors`). Without them each notebook keeps its
+default, the local process pool, which needs no Ray.
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ import time
 from pathlib import Path
 
 from embcompat.config import SCALE_ENV, SCALES
+from embcompat.executors import EXECUTORS, import_ray
 from embcompat.report import output_dir
 from embcompat.utils import project_root
 
@@ -78,10 +85,34 @@ def collect_params(pairs: list[list[str]] | None) -> dict:
     for name, value in pairs or []:
         if name == "scale":
             raise ValueError(f"-p scale {value}: set the scale with --scale {value}")
+        if name in EXECUTOR_PARAMS.values():
+            raise ValueError(f"-p {name} {value}: set the executor with --executor ray "
+                             "[--address HOST:PORT]")
         if name in params:
             raise ValueError(f"-p {name} is given twice; give each parameter once")
         params[name] = convert_value(value)
     return params
+
+
+#: Runner option -> the notebook parameter it sets.
+EXECUTOR_PARAMS = {"executor": "executor", "address": "ray_address"}
+
+
+def executor_params(executor: str | None, address: str | None) -> dict:
+    """``--executor`` / ``--address`` as notebook parameters (only those given).
+
+    Raises:
+        ValueError: an unknown executor, or an address without ``executor="ray"``.
+        ImportError: ``ray`` without Ray installed (says how to install it).
+    """
+    if executor is not None and executor not in EXECUTORS:
+        raise ValueError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if address is not None and executor != "ray":
+        raise ValueError(f"--address {address} needs --executor ray")
+    if executor == "ray":
+        import_ray()  # fail before anything runs, not in notebook 05
+    given = {"executor": executor, "address": address}
+    return {EXECUTOR_PARAMS[k]: v for k, v in given.items() if v is not None}
 
 
 def declared_parameters(notebooks: list[Path]) -> dict[Path, list[str]]:
@@ -114,6 +145,7 @@ def kernel_name() -> str:
 
 
 def run(scale: str = "demo", only: list[str] | None = None, *, parameters: dict | None = None,
+        executor: str | None = None, address: str | None = None,
         notebook_dir: Path | None = None, progress: bool = True) -> list[Path]:
     """Execute the selected notebooks in order; return the executed copies' paths.
 
@@ -121,9 +153,12 @@ def run(scale: str = "demo", only: list[str] | None = None, *, parameters: dict 
         scale: injected as every notebook's ``scale``.
         only: two-digit notebook numbers (all when ``None``).
         parameters: further parameters; each goes only to the notebooks that declare it.
+        executor, address: see :func:`executor_params` (to the notebooks declaring them).
 
     Raises:
-        ValueError: an unknown scale, notebook number or parameter (before anything runs).
+        ValueError: an unknown scale, notebook number, parameter or executor (before anything
+            runs).
+        ImportError: ``executor="ray"`` without Ray.
         RuntimeError: a notebook failed; names the notebook, the cell and the error.
     """
     import papermill as pm
@@ -133,7 +168,8 @@ def run(scale: str = "demo", only: list[str] | None = None, *, parameters: dict 
         raise ValueError(f"Unknown scale {scale!r}; allowed: {', '.join(SCALES)}")
     os.environ[SCALE_ENV] = scale
     notebooks = select(discover(notebook_dir), only)
-    per_notebook = plan(declared_parameters(notebooks), dict(parameters or {}))
+    extra = executor_params(executor, address)
+    per_notebook = plan(declared_parameters(notebooks), {**(parameters or {}), **extra})
     out_dir = output_dir("executed")
     kernel = kernel_name()
     done = []
@@ -164,20 +200,32 @@ def main(argv: list[str] | None = None) -> int:
                         help="set a notebook parameter (repeatable), converted as papermill -p "
                              "does; passed only to the selected notebooks that declare NAME, an "
                              "error when none does")
+    parser.add_argument("--executor", choices=EXECUTORS, default=None,
+                        help="where the notebooks that declare `executor` (05) train in "
+                             "parallel: local processes (their default) or Ray")
+    parser.add_argument("--address", default=None, metavar="auto|HOST:PORT",
+                        help="with --executor ray: the Ray cluster to join (default: a private "
+                             "one on this machine)")
     parser.add_argument("--list", action="store_true",
                         help="list the notebooks and the parameters each declares, and exit")
     parser.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
     args = parser.parse_args(argv)
     if args.list:
-        for nb, names in declared_parameters(discover()).items():
+        declared = declared_parameters(discover())
+        for nb, names in declared.items():
             print(f"{nb.name:34} {', '.join(names)}")
+        takers = [nb.name for nb, names in declared.items() if "executor" in names]
+        if takers:
+            print(f"(--executor / --address set executor / ray_address of {', '.join(takers)})")
         return 0
     if args.only == []:
         parser.error("--only needs notebook numbers such as --only 02 03; see --list")
+    if args.address is not None and args.executor != "ray":
+        parser.error("--address needs --executor ray")
     try:
         run(args.scale, args.only, parameters=collect_params(args.param),
-            progress=not args.no_progress)
-    except (RuntimeError, ValueError) as err:
+            executor=args.executor, address=args.address, progress=not args.no_progress)
+    except (RuntimeError, ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

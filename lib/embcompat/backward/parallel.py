@@ -1,38 +1,40 @@
-"""Train independent BC method chains side by side in worker processes.
+"""Train independent BC method chains side by side, on any :mod:`embcompat.executors` back-end.
 
 A *chain* is one method's versions ``1..K`` at one config (e.g. BC-Aligner at λ = 4). Given the
-shared ``M_0`` in the cache it depends on nothing else, so the (method, λ) chains of the λ sweep
-can train concurrently. :func:`train_chains` runs each :class:`ChainJob` through
-:func:`~embcompat.backward.train.train_versions`, which writes the usual per-version cache entries
-atomically; the caller then loads them as if it had trained them itself.
+shared ``M_0`` it depends on nothing else, so the (method, λ) chains of the λ sweep can train
+concurrently: in local processes (``workers`` > 1) or on a Ray cluster.
 
-Why processes: at the demo sizes a training step is a few small matmuls and sparse products, which
-two torch threads share poorly, and 1-thread workers give more throughput on 2 cores (measured
-in ``benchmarks/results/sweep.md``).
+**Workers never touch the cache.** For each :class:`ChainJob` this process (the driver) loads the
+versions the chain builds on that are already in its cache (``M_0``, and Non-BC's for a post-hoc
+method) and ships them with the job; the worker runs the unchanged
+:func:`~embcompat.backward.train.train_versions` logic against them and *returns* every version it
+trained (the cache entry's ``config.json`` and ``version.pt`` payload); the driver writes those
+entries under the usual keys. So a cluster needs no shared filesystem (neither the cache nor the
+data mirror: the graph and its splits travel with the job), only one process ever writes a cache
+entry, and the caller then loads the chains from the cache as if it had trained them itself.
+Chains whose every version is cached are not sent at all.
 
-The caller must have trained (or cached) ``M_0`` and every reference first: workers only read
-them, so no two processes ever write the same cache entry. Workers are *spawned* (fresh
-interpreters): from a notebook that just works; from a script, call under
-``if __name__ == "__main__":`` as with any spawn-based multiprocessing.
+Why processes at all: at the demo sizes a training step is a few small matmuls and sparse
+products, which two torch threads share poorly, and 1-thread workers give more throughput on 2
+cores (measured in ``benchmarks/results/sweep.md``).
+
+The caller must have trained (or cached) ``M_0`` first (and Non-BC for post-hoc chains): a chain
+sent without it would retrain it in the worker.
 """
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
-import torch
-from tqdm.auto import tqdm
-
 from embcompat.config.bc import BCTrainConfig
-from embcompat.backward.train import train_versions
+from embcompat.backward.methods import get_method
+from embcompat.backward.results import VersionRecord
+from embcompat.backward.train import _Context, _keys, _run, write_version
 from embcompat.data import InteractionGraph, VersionSplit
+from embcompat.executors import Executor, get_executor, worker_threads
 
-__all__ = ["ChainJob", "train_chains", "worker_threads"]
+__all__ = ["ChainJob", "ChainTask", "ChainOutput", "run_chain", "train_chains", "worker_threads"]
 
 
 @dataclass(frozen=True)
@@ -56,59 +58,99 @@ class ChainJob:
         return f"{self.graph.name} {self.method} λ={self.config.lam:g} seed={self.config.seed}"
 
 
-def worker_threads(workers: int) -> int:
-    """Torch threads per worker: the CPU cores shared out, at least 1."""
-    return max(1, (os.cpu_count() or 1) // max(workers, 1))
+@dataclass(frozen=True)
+class ChainTask:
+    """What a worker gets: the job and the records it builds on, by cache key."""
+
+    job: ChainJob
+    known: dict[str, VersionRecord] = field(default_factory=dict)
 
 
-def _init_worker(threads: int) -> None:
-    torch.set_num_threads(threads)
+@dataclass
+class ChainOutput:
+    """What a worker returns: its training time and one ``(key, config.json, version.pt payload)``
+    per version it trained (none for versions it found in :attr:`ChainTask.known`)."""
+
+    seconds: float
+    entries: list[tuple[str, dict, dict]]
 
 
-def _run(job: ChainJob) -> float:
+class _Collect(_Context):
+    """train_versions' context, with the cache replaced by the shipped records (read) and a list
+    of new entries (write)."""
+
+    def __init__(self, task: ChainTask):
+        job = task.job
+        super().__init__(job.graph, job.splits, job.config, cache=True, progress=False)
+        self.known, self.entries = task.known, []
+
+    def load(self, key: str) -> VersionRecord | None:
+        return self.known.get(key)
+
+    def save(self, rec: VersionRecord, method, key_parts) -> None:
+        self.entries.append((rec.key, self.entry(rec, method, key_parts), rec.to_payload()))
+
+
+def run_chain(task: ChainTask) -> ChainOutput:
+    """The worker's side: train the chain's missing versions and return them (no file written)."""
     t0 = time.perf_counter()
-    train_versions(job.method, job.graph, job.splits, job.config, progress=False)
-    return time.perf_counter() - t0
+    ctx = _Collect(task)
+    _run(get_method(task.job.method), ctx, None)
+    return ChainOutput(time.perf_counter() - t0, ctx.entries)
 
 
-def train_chains(jobs: Sequence[ChainJob], workers: int = 1, *, progress: bool = True) -> dict:
-    """Train (or load) every chain; returns ``{label: seconds}``.
+def _needs(method: str) -> list[str]:
+    """The methods whose versions a chain of ``method`` reads (its own included)."""
+    m = get_method(method)
+    return {"posthoc": ["Non-BC", m.name], "derived": ["Non-BC", "Fix-M0"]}.get(m.kind, [m.name])
+
+
+def _task(job: ChainJob, loaded: dict) -> tuple[ChainTask, bool]:
+    """The job with the driver's cached records it reads; True when all its versions are cached.
+    ``loaded`` memoises the records by key (``M_0`` is shared by every chain of a data set)."""
+    ctx = _Context(job.graph, job.splits, job.config, cache=True, progress=False)
+    known, complete = {}, True
+    for name in _needs(job.method):
+        for key in _keys(get_method(name), ctx):
+            if key not in loaded:
+                loaded[key] = ctx.load(key)
+            if loaded[key] is None:
+                complete = False
+                break  # the later keys build on this one
+            known[key] = loaded[key]
+    return ChainTask(job, known), complete
+
+
+def train_chains(jobs: Sequence[ChainJob], workers: int = 1, *, executor: Executor | None = None,
+                 progress: bool = True) -> dict:
+    """Train every chain not yet in the cache and write its versions there; ``{label: seconds}``
+    (0 for a chain found complete in the cache).
 
     Args:
         jobs: the chains, longest first for the best packing (a worker takes the next job when it
             finishes one).
-        workers: processes (each with :func:`worker_threads` torch threads).
-        progress: one tqdm bar over the jobs.
+        workers: local processes when no ``executor`` is given (1: this process).
+        executor: where to run them (:func:`embcompat.executors.get_executor`); the results are
+            the same on every back-end.
+        progress: one tqdm bar over the chains.
 
     Raises:
-        RuntimeError: naming the failed job, from the worker's exception.
+        RuntimeError: naming the failed chain, from the worker's exception.
     """
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+    executor = executor if executor is not None else get_executor("local", workers=workers)
     seconds: dict[str, float] = {}
-    bar = tqdm(total=len(jobs), desc="chains", unit="chain", disable=not progress)
-    if not jobs:
-        return seconds
-    try:
-        ctx = mp.get_context("spawn")  # never fork a process that holds torch threads
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx,
-                                 initializer=_init_worker,
-                                 initargs=(worker_threads(workers),)) as pool:
-            futures = {pool.submit(_run, job): job for job in jobs}
-            for fut in as_completed(futures):
-                job = futures[fut]
-                try:
-                    seconds[job.label] = fut.result()
-                except Exception as e:
-                    for other in futures:
-                        other.cancel()
-                    hint = ""
-                    if isinstance(e, BrokenProcessPool):
-                        hint = (" (a worker died: out of memory, killed, or a script that starts "
-                                "workers without an `if __name__ == \"__main__\":` guard)")
-                    raise RuntimeError(f"training the chain {job.label} failed: {e}{hint}") from e
-                bar.set_postfix_str(f"{job.label}: {seconds[job.label]:.0f} s")
-                bar.update(1)
-        return seconds
-    finally:
-        bar.close()
+    loaded: dict = {}
+    tasks = []
+    for job in jobs:
+        task, complete = _task(job, loaded)
+        if complete:
+            seconds[job.label] = 0.0
+        else:
+            tasks.append(task)
+    loaded.clear()
+    for task, out in executor.map(run_chain, tasks, label=lambda t: f"chain {t.job.label}",
+                                  desc="chains", unit="chain", progress=progress):
+        for key, meta, payload in out.entries:
+            write_version(key, meta, payload)
+        seconds[task.job.label] = out.seconds
+    return seconds

@@ -53,6 +53,7 @@ from embcompat.backward.methods import METHOD_NAMES, METHODS
 from embcompat.backward.parallel import ChainJob, train_chains
 from embcompat.backward.tasks import build_tasks
 from embcompat.backward.train import train_versions
+from embcompat.executors import Executor, get_executor
 from embcompat.data import InteractionGraph, version_splits
 from embcompat.params import as_list, check_int, check_lambdas
 from embcompat.backward.sweep_analysis import averages
@@ -124,18 +125,22 @@ class SweepRun:
 def iter_runs(datasets, scale: str, methods: Sequence[str], lambdas: Sequence[float],
               seeds: Sequence[int], device: str = "auto", *, references: Sequence[str] = (),
               epochs: int | None = None, select_start: int | None = None, workers: int = 1,
-              progress: bool = True) -> Iterator[SweepRun]:
+              executor: Executor | None = None, progress: bool = True) -> Iterator[SweepRun]:
     """Train (or load) every (data set, seed, λ) point; yields one :class:`SweepRun` each.
 
     Three phases: per (data set, seed) the references Non-BC and Fix-M0 (Keep-All) and ``C_0`` are
     obtained once, in this process; then every (method, λ) chain that the references do not cover
-    is trained: with ``workers > 1`` first by :func:`~embcompat.backward.parallel.train_chains`
-    (that many processes, the largest data set first; cached chains load in a moment), else in
+    is trained: on an ``executor`` that runs tasks elsewhere (``workers > 1`` local processes, or
+    Ray; see :mod:`embcompat.executors`) first by :func:`~embcompat.backward.parallel.train_chains`
+    (the largest data set first; the driver writes what the workers return to the cache), else in
     this process as each point is assembled. ``from_cache`` (:func:`provenance`) is therefore True
     for everything trained by a worker. With ``references`` a first run per (data set, seed) with
-    ``lam`` NaN holds those.
+    ``lam`` NaN holds those. Give either ``workers`` or ``executor``.
     """
     check_device(device)
+    if executor is not None and workers != 1:
+        raise ValueError(f"pass workers={workers} to the executor, not with executor={executor!r}")
+    executor = executor if executor is not None else get_executor("local", workers=workers)
     lams = check_lambdas(lambdas)
     names = as_list(methods, "methods", item_type=str, allowed=METHOD_ALIASES)
     refs = as_list(references, "references", item_type=str, allowed=METHOD_ALIASES,
@@ -161,12 +166,12 @@ def iter_runs(datasets, scale: str, methods: Sequence[str], lambdas: Sequence[fl
                                                    progress=progress) for n, t in tasks.items()}
             prepared.append((graph, seed, cfg, splits, shared, tasks, consumers))
 
-    if workers > 1:
+    if not executor.in_process:
         by_size = sorted(prepared, key=lambda p: -p[0].num_edges)
         train_chains([ChainJob(graph, splits, m, replace(cfg, lam=lam))
                       for graph, _, cfg, splits, shared, _, _ in by_size
-                      for lam in lams for m in names if m not in shared], workers,
-                     progress=progress)
+                      for lam in lams for m in names if m not in shared],
+                     executor=executor, progress=progress)
 
     for graph, seed, cfg, splits, shared, tasks, consumers in prepared:
         def make(run_cfg, run_names, lam):
@@ -227,7 +232,7 @@ def run_sweep(datasets, scale: str, methods: Sequence[str] = JOINT_METHODS,
               lambdas: Sequence[float] = PAPER_LAMBDAS, seeds: Sequence[int] = (42,),
               device: str = "auto", *, references: Sequence[str] = (), per_version: bool = False,
               epochs: int | None = None, select_start: int | None = None, workers: int = 1,
-              progress: bool = True) -> pd.DataFrame:
+              executor: Executor | None = None, progress: bool = True) -> pd.DataFrame:
     """Train (or load) and score the λ sweep (see the module docstring for the columns).
 
     Args:
@@ -243,7 +248,9 @@ def run_sweep(datasets, scale: str, methods: Sequence[str] = JOINT_METHODS,
         epochs: optional :attr:`BCTrainConfig.epochs` override (retrains everything).
         select_start: optional :attr:`BCTrainConfig.select_start` override (retrains the joint
             methods only).
-        workers: processes training the (method, λ) chains (1: this process).
+        workers: local processes training the (method, λ) chains (1: this process).
+        executor: instead of ``workers``, where the chains train (e.g. ``get_executor("ray")``);
+            the results are the same on every back-end.
         progress: tqdm bars.
 
     Returns:
@@ -252,7 +259,7 @@ def run_sweep(datasets, scale: str, methods: Sequence[str] = JOINT_METHODS,
     frames = []
     for run in iter_runs(datasets, scale, methods, lambdas, seeds, device, references=references,
                          epochs=epochs, select_start=select_start, workers=workers,
-                         progress=progress):
+                         executor=executor, progress=progress):
         e = run.experiment
         t = evaluate_methods(e.requested(), e.tasks, e.consumers, e.keep_all, dataset=e.dataset)
         frames.append(t.assign(lam=run.lam, seed=run.seed))

@@ -49,7 +49,7 @@ from embcompat.backward.sampling import BPRSampler
 from embcompat.cache_files import load_cached, save_json, save_torch
 from embcompat.utils import cache_dir, config_hash, resolve_device
 
-__all__ = ["train_versions", "data_fingerprint", "version_keys", "Callback"]
+__all__ = ["train_versions", "data_fingerprint", "version_keys", "write_version", "Callback"]
 
 Callback = Callable[[int, VersionRecord], None]
 
@@ -120,13 +120,21 @@ class _Context:
         return load_cached(path, use=VersionRecord.from_payload)
 
     def save(self, rec: VersionRecord, method: Method, key_parts) -> None:
-        if not self.cache:
-            return
-        d = cache_dir("bc-version", rec.key)
-        save_json({"method": method.name, "k": rec.k, "dataset": self.graph.name,
-                   "data_fingerprint": self.fp, "key_parts": key_parts,
-                   "config": self.config.to_dict()}, d / "config.json")
-        save_torch(rec.to_payload(), d / "version.pt")
+        if self.cache:
+            write_version(rec.key, self.entry(rec, method, key_parts), rec.to_payload())
+
+    def entry(self, rec: VersionRecord, method: Method, key_parts) -> dict:
+        """The ``config.json`` of ``rec``'s cache entry."""
+        return {"method": method.name, "k": rec.k, "dataset": self.graph.name,
+                "data_fingerprint": self.fp, "key_parts": key_parts,
+                "config": self.config.to_dict()}
+
+
+def write_version(key: str, meta: dict, payload: dict) -> None:
+    """Write one ``bc-version`` cache entry: ``config.json``, then ``version.pt`` (atomically)."""
+    d = cache_dir("bc-version", key)
+    save_json(meta, d / "config.json")
+    save_torch(payload, d / "version.pt")
 
 
 def _key_parts(m: Method, ctx: _Context, k: int, prev: str | None, base: list[str] | None):

@@ -208,3 +208,22 @@ def test_ray_data_path_matches_the_local_path(tmp_path):
     np.testing.assert_allclose(got, store.transform(torch.from_numpy(z), 0).numpy(), rtol=1e-5, atol=1e-6)
     assert meta["num_rows"] == N and meta["target_dim"] == DIMS[0]
     assert read_reversion_metadata(pq.read_schema(tmp_path / "out" / "_common_metadata")) == meta
+
+
+def test_readme_reversion_example_runs(tmp_path, monkeypatch):
+    import re
+
+    from embcompat.utils import project_root
+
+    text = (project_root() / "README.md").read_text()
+    m = re.search(r"<!-- reversion-example[^>]*-->\s*```python\n(.*?)```", text, re.S)
+    assert m, "README lost its re-versioning example block"
+    store, z = _store(), _z()
+    monkeypatch.chdir(tmp_path)
+    store.save("store.safetensors")
+    _write(tmp_path / "latest.parquet", z)
+    namespace: dict = {}
+    exec(compile(m.group(1), "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    assert namespace["meta"]["target_version"] == 0
+    np.testing.assert_allclose(_vectors(tmp_path / "v0.parquet"), store.transform(torch.from_numpy(z), 0).numpy(),
+                               rtol=1e-5, atol=1e-6)

@@ -47,7 +47,8 @@ from embcompat.arrow_vectors import (
 from embcompat.utils import resolve_device
 from embcompat.versions import VersionStore
 
-__all__ = ["reversion_parquet", "transform_batch", "resolve_store", "check_target", "DEFAULT_BATCH_ROWS"]
+__all__ = ["reversion_parquet", "transform_batch", "resolve_store", "check_target", "writer_options",
+           "DEFAULT_BATCH_ROWS"]
 
 DEFAULT_BATCH_ROWS = 65_536  # 128 MiB of 512-d float32 in, per chunk; the writer makes one row group per chunk
 
@@ -107,6 +108,13 @@ def transform_batch(
         schema = output_schema(batch.schema, vector_column=vector_column, d_out=d_j, meta={})
     arrays = [vectors if name == vector_column else cols[name] for name in batch.schema.names]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def writer_options(names: list[str], vector_column: str, compression: str | None = "snappy") -> dict:
+    """``ParquetWriter`` keyword arguments for the output. Random floats neither dictionary-encode
+    nor have useful min/max statistics, so the vector column is spared both."""
+    others = [n for n in names if n != vector_column]
+    return {"compression": compression, "use_dictionary": others, "write_statistics": others}
 
 
 def _open(src: Path) -> pq.ParquetFile:
@@ -198,10 +206,7 @@ def _stream(pf: pq.ParquetFile, store: VersionStore, j: int, src: Path, dst: Pat
     os.close(fd)
     writer = None
     try:
-        # Random floats neither dictionary-encode nor have useful min/max: spare the vector column both.
-        others = [n for n in schema.names if n != vector_column]
-        writer = pq.ParquetWriter(tmp, out_schema, compression=compression, use_dictionary=others,
-                                  write_statistics=others)
+        writer = pq.ParquetWriter(tmp, out_schema, **writer_options(schema.names, vector_column, compression))
         done = 0
         with tqdm(total=pf.metadata.num_rows, unit="rows", unit_scale=True, disable=not progress,
                   desc=f"re-version -> v{j}") as bar:

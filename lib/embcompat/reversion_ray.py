@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 import torch
 
 from embcompat.arrow_vectors import check_schema, output_schema, reversion_metadata
-from embcompat.reversion import DEFAULT_BATCH_ROWS, check_target, resolve_store, transform_batch
+from embcompat.reversion import DEFAULT_BATCH_ROWS, check_target, resolve_store, transform_batch, writer_options
 from embcompat.utils import resolve_device
 from embcompat.versions import VersionStore
 
@@ -99,7 +99,7 @@ def reversion_parquet_ray(
     tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp"))
     try:
         out = ds.map_batches(convert, batch_format="pyarrow", batch_size=batch_rows, **map_batches_kwargs)
-        out.write_parquet(str(tmp), compression=compression)
+        out.write_parquet(str(tmp), **writer_options(schema.names, vector_column, compression))
         meta["num_rows"] = sum(pq.read_metadata(p).num_rows for p in tmp.glob("*.parquet"))
         final = output_schema(schema, vector_column=vector_column, d_out=store.dims[j], meta=meta)
         pq.write_metadata(final, tmp / "_common_metadata")

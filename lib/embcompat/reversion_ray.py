@@ -78,7 +78,16 @@ def reversion_parquet_ray(
     j = check_target(store, to_version)
     dst = Path(dst)
     ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = progress
+    bars, ctx.enable_progress_bars = ctx.enable_progress_bars, progress
+    try:
+        return _run(ray, store, j, src, dst, id_column=id_column, vector_column=vector_column,
+                    batch_rows=batch_rows, device=device, compression=compression, **map_batches_kwargs)
+    finally:
+        ctx.enable_progress_bars = bars
+
+
+def _run(ray, store: VersionStore, j: int, src, dst: Path, *, id_column: str, vector_column: str,
+         batch_rows: int, device, compression, **map_batches_kwargs) -> dict:
     ds = ray.data.read_parquet(src if isinstance(src, list) else str(src))
     schema = ds.schema(fetch_if_missing=True)
     schema = schema if isinstance(schema, pa.Schema) else getattr(schema, "base_schema", schema)

@@ -208,6 +208,8 @@ def test_ray_data_path_matches_the_local_path(tmp_path):
     np.testing.assert_allclose(got, store.transform(torch.from_numpy(z), 0).numpy(), rtol=1e-5, atol=1e-6)
     assert meta["num_rows"] == N and meta["target_dim"] == DIMS[0]
     assert read_reversion_metadata(pq.read_schema(tmp_path / "out" / "_common_metadata")) == meta
+    parts = [read_reversion_metadata(pq.read_schema(p)) for p in (tmp_path / "out").glob("*.parquet")]
+    assert parts and all(m is not None and m["target_version"] == 0 for m in parts)
 
 
 def test_readme_reversion_example_runs(tmp_path, monkeypatch):

@@ -8,8 +8,8 @@ Differences from the single-file path, all from how Ray Data works:
 
 * ``src`` may be a file, a folder or a list of them (anything ``read_parquet`` takes); ``dst`` is a
   *folder* of Parquet files, plus a row-less ``_common_metadata`` file carrying the output schema and
-  its ``embcompat.reversion`` metadata (each part file's schema carries it too when Ray keeps the
-  batch schema's metadata);
+  its ``embcompat.reversion`` metadata; each part file's schema carries that metadata too (Ray 2.60
+  keeps the batch schema's), with ``num_rows`` null since the parts are written before the count;
 * row order across parts follows Ray's scheduling unless ``DataContext.execution_options.preserve_order``
   is set; ids travel with their rows either way;
 * a bad row's error names its id and its position inside one Ray batch (Ray does not expose global

@@ -27,7 +27,8 @@ scale = os.environ.get("EMBCOMPAT_SCALE", "demo")
 # None means the first real one present (the paper's Musical Instruments first)
 dataset = None
 # Table 3 methods, paper names or official slugs (Non-BC, Post-Lin-SLoss, Post-Lin-MLoss,
-# Joint-NoTrans, Joint-Lin-SLoss, BC-Aligner, Fix-M0, Finetune-M0, Keep-All); None means all nine
+# Joint-NoTrans, Joint-Lin-SLoss, BC-Aligner, BC-Aligner-MLP, Fix-M0, Finetune-M0, Keep-All);
+# None means all of them (embcompat.backward.evaluate.PAPER_ORDER)
 methods = None
 # seed of every GNN version (official 42) and of the held-out test split
 seed = 42

@@ -41,6 +41,7 @@ from embcompat.backward.results import VersionRecord, VersionsResult
 from embcompat.data.graphs import InteractionGraph
 from embcompat.data.splits import VersionSplit
 from embcompat.models.gnn import PinSAGE, VersionGraph
+from embcompat.models.mlp_backward import MLPBackward, as_backward
 from embcompat.models.transforms import LinearBackward, NoTransBackward, compose
 from embcompat.backward.posthoc import posthoc_fit_backward
 from embcompat.backward.sampling import BPRSampler
@@ -218,16 +219,20 @@ def _make(m: Method, ctx: _Context, k: int, key: str, recs: list[VersionRecord],
             B = NoTransBackward(cfg.dims[k], cfg.dims[k - 1])
         else:
             gen = torch.Generator().manual_seed(cfg.seed + 1000 * k + 2)
-            B = LinearBackward(cfg.dims[k], cfg.dims[k - 1], generator=gen).to(ctx.device)
-        earlier = [r.B.to(ctx.device) for r in recs[1:]] if m.multi_step else []
+            B = (MLPBackward(cfg.dims[k], cfg.dims[k - 1], cfg.mlp_hidden, generator=gen)
+                 if m.transform == "mlp" else
+                 LinearBackward(cfg.dims[k], cfg.dims[k - 1], generator=gen)).to(ctx.device)
+        earlier = ([as_backward(r.B, r.B_kind).to(ctx.device) for r in recs[1:]]
+                   if m.multi_step else [])
         align = Alignment(tu, ti, B, earlier, cfg.lam)
         fit = _fit(ctx, ctx.model(k), k, cfg.epochs, desc, select_after=cfg.select_start,
                    alignment=align)
         W = fit.B if fit.B is not None else B.matrix()
-        Bs = [r.B for r in recs[1:]] + [W.cpu()]
+        W = W.cpu() if isinstance(W, torch.Tensor) else W  # MLP: a CPU state dict already
+        Bs = [as_backward(r.B, r.B_kind) for r in recs[1:]] + [as_backward(W, m.transform)]
         zhat0 = (compose(Bs, fit.z_user), compose(Bs, fit.z_item))
         rec = _record(ctx, k, key, key, fit.z_user, fit.z_item, zhat0, fit=fit, state=fit.state,
-                      B=W.cpu(), B_kind=m.transform)
+                      B=W, B_kind=m.transform)
     elif m.kind == "posthoc":
         new, old = base[k], base[k - 1]
         zu_old, zi_old = embed(ctx.model(k - 1, state=old.state), ctx.vgraph(k))

@@ -1,4 +1,5 @@
-"""The nine rows of the BC paper's Table 3 as one :class:`Method` abstraction.
+"""The nine rows of the BC paper's Table 3 (plus BC-Aligner-MLP, not in the paper) as one
+:class:`Method` abstraction.
 
 Each method says how version ``k`` gets its model ``M_k`` and backward transformation ``B_k``
 (official strategy names of snap-stanford/bc-emb ``generate_embeddings.py`` in brackets):

@@ -25,7 +25,7 @@ scale = os.environ.get("EMBCOMPAT_SCALE", "demo")
 datasets = None
 # Table 3 methods, paper names or official slugs (Non-BC, Post-Lin-SLoss, Post-Lin-MLoss,
 # Joint-NoTrans, Joint-Lin-SLoss, BC-Aligner, Fix-M0, Finetune-M0, Keep-All, and ours: Post-LS,
-# Post-Procrustes); None means all of them
+# Post-Procrustes, BC-Aligner-MLP); None means all of them (embcompat.backward.evaluate.PAPER_ORDER)
 methods = None
 # seed of every GNN version (official 42) and of the held-out test split
 seed = 42

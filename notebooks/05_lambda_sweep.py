@@ -29,8 +29,8 @@ scale = os.environ.get("EMBCOMPAT_SCALE", "demo")
 datasets = None
 # one data set instead of datasets (give at most one of the two)
 dataset = None
-# swept methods (paper names or official slugs), a list or a string; None means the paper's
-# three joint methods Joint-NoTrans, Joint-Lin-SLoss, BC-Aligner
+# swept methods (paper names or official slugs), a list or a string; None means the paper's three
+# joint methods Joint-NoTrans, Joint-Lin-SLoss, BC-Aligner and BC-Aligner-MLP (not in the paper)
 methods = None
 # the λ grid: a list, a string "[1, 4, 16]" or "1,4,16", or one number; every λ > 0;
 # None means the scale's default (demo and paper: 1, 2, 4, 8, 16, 32)

@@ -37,8 +37,10 @@ def results(setup, tmp_path_factory):
 def test_registry_has_the_nine_rows_plus_ours_and_speaks_on_bad_names():
     assert set(METHOD_NAMES) == {"Non-BC", "Post-Lin-SLoss", "Post-Lin-MLoss", "Joint-NoTrans",
                                  "Joint-Lin-SLoss", "BC-Aligner", "Fix-M0", "Finetune-M0",
-                                 "Keep-All", "Post-LS", "Post-Procrustes"}
+                                 "Keep-All", "Post-LS", "Post-Procrustes",
+                                 "BC-Aligner-MLP"}  # our rows, not in the paper
     assert get_method("joint-linear-mloss") is METHODS["BC-Aligner"]
+    assert get_method("joint-mlp-mloss") is METHODS["BC-Aligner-MLP"]
     assert get_method("bc-aligner") is METHODS["BC-Aligner"]
     assert METHODS["Keep-All"].kind == "derived" and METHODS["Keep-All"].z0_from == "Fix-M0"
     with pytest.raises(ValueError, match="allowed: Non-BC.*Keep-All"):
@@ -169,7 +171,7 @@ def test_posthoc_keeps_non_bc_models(results):
         assert len(r[1].extra["eval_mse"]) == 3
 
 
-@pytest.mark.parametrize("name", ["Joint-NoTrans", "BC-Aligner", "Post-Lin-MLoss"])
+@pytest.mark.parametrize("name", ["Joint-NoTrans", "BC-Aligner", "Post-Lin-MLoss", "BC-Aligner-MLP"])
 def test_version_store_turns_the_latest_embeddings_into_the_methods_z0(results, name):
     """The keep-latest store reproduces what the consumers got: z~_0 of the last version."""
     r = results[name]

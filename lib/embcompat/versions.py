@@ -6,32 +6,36 @@ latest model's embeddings ``z_K`` are stored, and any consumer pinned to version
 map is a function of ``z_K`` alone it applies to *any* input, including nodes never seen when the
 ``B``'s were fitted (the paper's inductive capability).
 
-Every ``B`` is stored as its linear matrix ``(d_{k-1}, d_k)``; a NoTrans step is ``[I | 0]``.
+Every linear ``B`` is stored as its matrix ``(d_{k-1}, d_k)``; a NoTrans step is ``[I | 0]``.
 :meth:`VersionStore.precompose` caches one matrix per target version so that a transform is a
 single ``(n, d_K) x (d_K, d_j)`` matmul instead of ``K - j`` of them.
 
-Files are a single ``.safetensors`` file (tensors ``B_1..B_K`` and optionally ``embeddings``) whose
-JSON header carries the metadata (format, dims, kinds); loading never executes code.
+Nonlinear steps (:class:`~embcompat.models.mlp_backward.MLPBackward`, BC-Aligner-MLP; not in the
+paper) have no matrix, so precomposition is exact only between them: each maximal run of linear
+steps is precomposed into one matrix and the MLP steps are applied in turn, which gives the same
+map as applying ``B_K, ..., B_{j+1}`` one by one (``sequential=True``).
+
+Files are a single ``.safetensors`` file (tensors of ``B_1..B_K`` and optionally ``embeddings``)
+whose JSON header carries the metadata (format, dims, kinds, MLP hidden widths); loading never
+executes code (:mod:`embcompat.version_files`).
 """
 from __future__ import annotations
 
-import json
+import copy
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from embcompat import version_files as files
+from embcompat.models.mlp_backward import MLPBackward
 from embcompat.models.transforms import LinearBackward, NoTransBackward, backward_matrix, backward_dims
 from embcompat.utils import resolve_device
+from embcompat.version_files import FORMAT
 
 __all__ = ["VersionStore", "chain_from", "FORMAT"]
-
-FORMAT = "embcompat.VersionStore/1"
 
 
 class VersionStore:
@@ -39,12 +43,12 @@ class VersionStore:
 
     Args:
         d0: embedding dimension of version 0.
-        device: where the matrices live (``"auto"``, ``"cpu"``, ``"cuda"``...).
-        dtype: storage dtype of the matrices (default float32).
+        device: where the matrices (and MLP steps) live (``"auto"``, ``"cpu"``, ``"cuda"``...).
+        dtype: storage dtype of the matrices and MLP parameters (default float32).
 
     Attributes:
         dims: ``[d_0, ..., d_K]``.
-        kinds: ``["linear" | "notrans"]`` for ``B_1..B_K``.
+        kinds: ``["linear" | "notrans" | "mlp"]`` for ``B_1..B_K``.
         embeddings: the latest ``(n, d_K)`` embeddings, or ``None``.
     """
 
@@ -55,9 +59,10 @@ class VersionStore:
         self.dtype = dtype
         self.dims: list[int] = [d0]
         self.kinds: list[str] = []
-        self._Bs: list[Tensor] = []
+        self._Bs: list[Tensor | MLPBackward] = []
         self.embeddings: Tensor | None = None
         self._composed: dict[int, Tensor] | None = None
+        self._runs: dict[int, dict[int, Tensor]] = {}
 
     # ------------------------------------------------------------------ building
     @property
@@ -67,33 +72,57 @@ class VersionStore:
 
     @property
     def matrices(self) -> list[Tensor]:
-        """``[B_1, ..., B_K]`` as ``(d_{k-1}, d_k)`` matrices (the stored tensors; do not modify)."""
+        """``[B_1, ..., B_K]`` as ``(d_{k-1}, d_k)`` matrices (the stored tensors; do not modify).
+
+        Raises:
+            ValueError: the chain has an MLP step (no matrix; use :attr:`steps`).
+        """
+        if "mlp" in self.kinds:
+            raise ValueError(f"B_{self.kinds.index('mlp') + 1} is an MLP step (no matrix); use VersionStore.steps")
         return list(self._Bs)
 
-    def add_version(self, B_k: Tensor | LinearBackward | NoTransBackward | torch.nn.Linear, embeddings: Tensor | None = None) -> int:
+    @property
+    def steps(self) -> list[Tensor | MLPBackward]:
+        """``[B_1, ..., B_K]``: matrices, and :class:`MLPBackward` modules for MLP steps."""
+        return list(self._Bs)
+
+    @property
+    def num_floats(self) -> int:
+        """Numbers the store holds: every ``B``'s tensors plus the stored embeddings."""
+        n = sum(p.numel() for B in self._Bs for p in (B.parameters() if isinstance(B, MLPBackward) else [B]))
+        return n + (0 if self.embeddings is None else self.embeddings.numel())
+
+    def add_version(self, B_k: Tensor | LinearBackward | NoTransBackward | MLPBackward | torch.nn.Linear,
+                    embeddings: Tensor | None = None) -> int:
         """Append ``B_{K+1}``; the store's latest version becomes ``K+1``.
 
         Args:
             B_k: a ``(d_K, d_{K+1})`` matrix, or a :class:`LinearBackward` / :class:`NoTransBackward`
-                / bias-free ``nn.Linear`` mapping ``d_{K+1} -> d_K``.
+                / bias-free ``nn.Linear`` / :class:`MLPBackward` (kept as a frozen copy) mapping
+                ``d_{K+1} -> d_K``.
             embeddings: optional latest ``(n, d_{K+1})`` embeddings. Embeddings of the previous
                 version are dropped either way (keep-latest).
 
         Returns:
             the new latest version index ``K``.
         """
-        kind = "notrans" if isinstance(B_k, NoTransBackward) else "linear"
-        W = backward_matrix(B_k).detach()
         d_new, d_old = backward_dims(B_k)
+        if isinstance(B_k, MLPBackward):
+            kind, shape = "mlp", f"an MLP {d_new} -> {d_old}"
+            W = copy.deepcopy(B_k).requires_grad_(False).to(device=self.device, dtype=self.dtype)
+        else:
+            kind = "notrans" if isinstance(B_k, NoTransBackward) else "linear"
+            W = backward_matrix(B_k).detach()
+            shape = f"shape {tuple(W.shape)}"
         if d_old != self.dims[-1]:
             raise ValueError(
                 f"B_{self.K + 1} must map into the current latest dim d_{self.K} = {self.dims[-1]}, i.e. be a "
-                f"({self.dims[-1]}, d_new) matrix; got shape {tuple(W.shape)}"
+                f"({self.dims[-1]}, d_new) matrix; got {shape}"
             )
-        self._Bs.append(W.to(device=self.device, dtype=self.dtype).clone())
+        self._Bs.append(W if kind == "mlp" else W.to(device=self.device, dtype=self.dtype).clone())
         self.kinds.append(kind)
         self.dims.append(d_new)
-        self._composed = None
+        self._composed, self._runs = None, {}
         self.embeddings = None
         if embeddings is not None:
             self.set_embeddings(embeddings)
@@ -121,27 +150,45 @@ class VersionStore:
     def precompose(self) -> dict[int, Tensor]:
         """Cache ``W_{K->j} = B_{j+1} ... B_K`` (shape ``(d_j, d_K)``) for every ``j < K``.
 
-        The products are accumulated in float64 and stored in the store's dtype.
+        The products are accumulated in float64 and stored in the store's dtype. With MLP steps
+        in the chain, each maximal run of linear steps ``B_{i+1} .. B_t`` gets its own products
+        (used by :meth:`transform`), and only the targets reached from ``K`` by linear steps alone
+        have a ``W_{K->j}``.
 
         Returns:
-            ``{j: W_{K->j}}``.
+            ``{j: W_{K->j}}`` (every ``j < K`` when the chain is linear).
         """
-        composed: dict[int, Tensor] = {}
-        acc = None
+        runs: dict[int, dict[int, Tensor]] = {}
+        acc, top = None, None
         for j in range(self.K - 1, -1, -1):
+            if self.kinds[j] == "mlp":  # B_{j+1} ends the run above it
+                acc = top = None
+                continue
+            if acc is None:
+                top = j + 1
+                runs[top] = {}
             B = self._Bs[j].to(torch.float64)  # B_{j+1}
             acc = B if acc is None else B @ acc
-            composed[j] = acc.to(self.dtype)
-        self._composed = composed
-        return composed
+            runs[top][j] = acc.to(self.dtype)
+        self._runs = runs
+        self._composed = runs.get(self.K, {})
+        return self._composed
 
     def composed_matrix(self, to_version: int) -> Tensor:
-        """``W_{K->j}`` of shape ``(d_j, d_K)`` (identity for ``j = K``); precomposes if needed."""
+        """``W_{K->j}`` of shape ``(d_j, d_K)`` (identity for ``j = K``); precomposes if needed.
+
+        Raises:
+            ValueError: an MLP step lies between ``K`` and ``j`` (there is no such matrix).
+        """
         j = self._check_version(to_version)
         if j == self.K:
             return torch.eye(self.dims[-1], device=self.device, dtype=self.dtype)
         if self._composed is None:
             self.precompose()
+        if j not in self._composed:
+            raise ValueError(f"no single matrix maps version {self.K} to {j}: B_"
+                             f"{max(k + 1 for k in range(j, self.K) if self.kinds[k] == 'mlp')} "
+                             "is an MLP step; use transform()")
         return self._composed[j]
 
     def transform(
@@ -155,17 +202,20 @@ class VersionStore:
         """Turn latest-version embeddings into ver-``j`` compatible ones.
 
         Works for embeddings of any inputs (inductive): nothing about the fitted nodes is used.
+        MLP steps are applied in turn; the linear runs between them are precomposed matrices
+        (the same map as ``sequential=True``).
 
         Args:
             z: ``(n, d_K)`` latest-version embeddings; ``None`` uses the stored ones.
             to_version: target version ``j`` in ``[0, K]``.
             sequential: apply ``B_K``, then ``B_{K-1}``, ..., ``B_{j+1}`` one by one instead of the
-                precomposed matrix (NoTrans steps are column slices).
-            out: optional preallocated ``(n, d_j)`` output (precomposed path only).
+                precomposed matrices (NoTrans steps are column slices).
+            out: optional preallocated ``(n, d_j)`` output (filled by copy when an MLP step or
+                ``sequential`` is involved).
 
         Returns:
             ``(n, d_j)`` tensor on ``z``'s device, in ``z``'s dtype (``z`` itself when ``j = K``).
-            The precomposed matrix is cached in the store's dtype and cast to ``z``'s.
+            The precomposed matrices are cached in the store's dtype and cast to ``z``'s.
         """
         if z is None:
             if self.embeddings is None:
@@ -180,26 +230,41 @@ class VersionStore:
             for k in range(self.K, j, -1):
                 if self.kinds[k - 1] == "notrans":
                     h = h[:, : self.dims[k - 1]]
+                elif self.kinds[k - 1] == "mlp":
+                    h = self._Bs[k - 1](h)
                 else:
                     h = h @ self._Bs[k - 1].to(device=h.device, dtype=h.dtype).T
             return h if out is None else out.copy_(h)
-        W = self.composed_matrix(j).to(device=z.device, dtype=z.dtype)
-        return torch.matmul(z, W.T, out=out)
+        if "mlp" not in self.kinds[j:]:
+            W = self.composed_matrix(j).to(device=z.device, dtype=z.dtype)
+            return torch.matmul(z, W.T, out=out)
+        if self._composed is None:
+            self.precompose()
+        h, k = z, self.K
+        while k > j:
+            if self.kinds[k - 1] == "mlp":
+                h, k = self._Bs[k - 1](h), k - 1
+                continue
+            low = k - 1  # the run B_{low+1} .. B_k: down to j or to just above the next MLP
+            while low > j and self.kinds[low - 1] != "mlp":
+                low -= 1
+            h, k = h @ self._runs[k][low].to(device=h.device, dtype=h.dtype).T, low
+        return h if out is None else out.copy_(h)
 
     # ------------------------------------------------------------------ persistence
     def to(self, device: str | torch.device) -> "VersionStore":
-        """Move the matrices (and stored embeddings) to ``device``; returns ``self``."""
+        """Move the matrices, MLP steps (and stored embeddings) to ``device``; returns ``self``."""
         self.device = resolve_device(device)
         self._Bs = [W.to(self.device) for W in self._Bs]
-        if self._composed is not None:
-            self._composed = {j: W.to(self.device) for j, W in self._composed.items()}
+        self._runs = {t: {j: W.to(self.device) for j, W in r.items()} for t, r in self._runs.items()}
+        self._composed = None if self._composed is None else self._runs.get(self.K, {})
         if self.embeddings is not None:
             self.embeddings = self.embeddings.to(self.device)
         return self
 
     def header(self) -> dict:
-        """The JSON-able metadata written into the file header."""
-        return {
+        """The JSON-able metadata written into the file header (with ``hidden`` for MLP steps)."""
+        out = {
             "format": FORMAT,
             "K": self.K,
             "dims": list(self.dims),
@@ -208,6 +273,10 @@ class VersionStore:
             "has_embeddings": self.embeddings is not None,
             "num_embeddings": None if self.embeddings is None else int(self.embeddings.shape[0]),
         }
+        if "mlp" in self.kinds:
+            out.update(format=files.FORMAT_MLP,
+                       hidden=[B.hidden if isinstance(B, MLPBackward) else None for B in self._Bs])
+        return out
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the store to one ``.safetensors`` file atomically (temp file, then rename).
@@ -218,53 +287,22 @@ class VersionStore:
         Returns:
             the path written.
         """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tensors = {f"B_{k + 1}": W.detach().cpu().contiguous() for k, W in enumerate(self._Bs)}
-        if self.embeddings is not None:
-            tensors["embeddings"] = self.embeddings.detach().cpu().contiguous()
-        meta = {"embcompat": json.dumps(self.header(), sort_keys=True)}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata=meta)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return path
+        return files.write_file(files.store_tensors(self._Bs, self.embeddings), self.header(), path)
 
     @staticmethod
     def read_header(path: str | os.PathLike) -> dict:
         """Read only the metadata of a saved store (no tensors are loaded)."""
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        if "embcompat" not in meta:
-            raise ValueError(f"{path} is not an embcompat VersionStore file (no 'embcompat' header)")
-        header = json.loads(meta["embcompat"])
-        if header.get("format") != FORMAT:
-            raise ValueError(f"{path}: unsupported format {header.get('format')!r}; this version reads {FORMAT!r}")
-        return header
+        return files.read_header(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: str | torch.device = "cpu") -> "VersionStore":
         """Load a store written by :meth:`save` (safetensors: data only, no code is executed)."""
-        header = cls.read_header(path)
-        tensors = load_file(str(path), device="cpu")
-        dims, kinds, K = header["dims"], header["kinds"], header["K"]
-        if len(dims) != K + 1 or len(kinds) != K:
-            raise ValueError(f"{path}: inconsistent header (K={K}, dims={dims}, kinds={kinds})")
-        store = cls(dims[0], device=device, dtype=getattr(torch, header["dtype"]))
-        for k in range(1, K + 1):
-            W = tensors.get(f"B_{k}")
-            if W is None or tuple(W.shape) != (dims[k - 1], dims[k]):
-                got = None if W is None else tuple(W.shape)
-                raise ValueError(f"{path}: B_{k} should be ({dims[k - 1]}, {dims[k]}), found {got}")
-            store._Bs.append(W.to(store.device))
-        store.dims, store.kinds = list(dims), list(kinds)
-        if header["has_embeddings"]:
-            store.set_embeddings(tensors["embeddings"].to(store.device))
+        header, steps, emb = files.read_steps(path)
+        store = cls(header["dims"][0], device=device, dtype=files.dtype_of(header))
+        store._Bs = [B.to(store.device) for B in steps]
+        store.dims, store.kinds = list(header["dims"]), list(header["kinds"])
+        if emb is not None:
+            store.set_embeddings(emb.to(store.device))
         return store
 
     def __repr__(self) -> str:
@@ -272,7 +310,7 @@ class VersionStore:
         return f"VersionStore(K={self.K}, dims={self.dims}, kinds={self.kinds}, embeddings={emb})"
 
 
-def chain_from(Bs: Sequence[Tensor | LinearBackward | NoTransBackward], d0: int | None = None, **kw) -> VersionStore:
+def chain_from(Bs: Sequence[Tensor | LinearBackward | NoTransBackward | MLPBackward], d0: int | None = None, **kw) -> VersionStore:
     """Build a store from ``[B_1, ..., B_K]`` (oldest first); ``d0`` defaults to ``B_1``'s output dim."""
     if not Bs:
         raise ValueError("chain_from needs at least one backward transformation")

@@ -23,9 +23,11 @@ import torch
 from torch import Tensor, nn
 
 from embcompat.backward.intended import VersionEvaluator
-from embcompat.losses.alignment import alignment_metric, group_weights, weighted_alignment_loss
+from embcompat.losses.alignment import (alignment_metric, chain_targets, group_weights,
+                                       weighted_alignment_loss, weighted_chain_alignment_loss)
 from embcompat.losses.bpr import bpr_terms
 from embcompat.models.gnn import PinSAGE, VersionGraph
+from embcompat.models.transforms import is_linear
 from embcompat.backward.sampling import BPRSampler
 
 __all__ = ["Alignment", "FitResult", "fit_version", "embed"]
@@ -38,8 +40,10 @@ class Alignment:
     Attributes:
         target_user: ``(U, d_{k-1})`` ``M_{k-1}(G_k)`` users, detached.
         target_item: ``(I, d_{k-1})`` ``M_{k-1}(G_k)`` items, detached.
-        B: ``B_k`` being trained (:class:`LinearBackward`) or :class:`NoTransBackward`.
-        earlier: frozen ``[B_1, ..., B_{k-1}]`` matrices for the multi-step loss; empty for single.
+        B: ``B_k`` being trained (:class:`LinearBackward` or :class:`MLPBackward`) or
+            :class:`NoTransBackward`.
+        earlier: frozen ``[B_1, ..., B_{k-1}]`` (matrices, or MLP modules) for the multi-step
+            loss; empty for single.
         lam: weight lambda.
     """
 
@@ -51,7 +55,12 @@ class Alignment:
 
     def __post_init__(self) -> None:
         # Eq. 10 (or Eq. 7 without earlier B's) as one (d_{k-1}, d_{k-1}) matrix; frozen per version
-        self.metric = alignment_metric([*self.earlier, self.B]).to(self.target_user.device)
+        self.metric = self.targets = None
+        if all(is_linear(E) for E in self.earlier):
+            self.metric = alignment_metric([*self.earlier, self.B]).to(self.target_user.device)
+        else:  # a nonlinear frozen B has no matrix: apply the chain, targets pushed through once
+            self.targets = (chain_targets(self.target_user, self.earlier),
+                            chain_targets(self.target_item, self.earlier))
 
     def loss(self, ue: Tensor, ie: Tensor, u: Tensor, p: Tensor, n: Tensor) -> Tensor:
         """Alignment loss of a batch (users, positive items, negative items), unweighted.
@@ -63,6 +72,10 @@ class Alignment:
         """
         wu = group_weights([u], ue.shape[0])
         wi = group_weights([p, n], ie.shape[0])
+        if self.targets is not None:
+            tu, ti = self.targets
+            return (weighted_chain_alignment_loss(ue, tu, wu, self.B, self.earlier)
+                    + weighted_chain_alignment_loss(ie, ti, wi, self.B, self.earlier))
         return (weighted_alignment_loss(ue, self.target_user, wu, self.B, self.metric)
                 + weighted_alignment_loss(ie, self.target_item, wi, self.B, self.metric))
 
@@ -79,7 +92,8 @@ class FitResult:
 
     Attributes:
         state: ``M_k``'s state dict at the selected epoch (CPU clones).
-        B: ``B_k``'s ``(d_{k-1}, d_k)`` weight at that epoch (linear), else None.
+        B: ``B_k``'s ``(d_{k-1}, d_k)`` weight at that epoch (linear), its CPU state dict (MLP),
+            else None.
         z_user: ``(U, d_k)`` eval-mode user embeddings on ``G_k`` at that epoch.
         z_item: ``(I, d_k)`` eval-mode item embeddings.
         history: one dict per evaluation: epoch, ``recall@K``, mean train loss, alignment MSEs.
@@ -91,7 +105,7 @@ class FitResult:
     """
 
     state: dict
-    B: Tensor | None
+    B: Tensor | dict | None
     z_user: Tensor
     z_item: Tensor
     history: list[dict]
@@ -177,8 +191,10 @@ def fit_version(model: PinSAGE, g: VersionGraph, sampler: BPRSampler, evaluator:
                 best_r = rec[50]
                 test = evaluator(ue, ie, "test") if evaluator.heldout_test else None
                 B = None
-                if trainable_B:
+                if trainable_B and is_linear(alignment.B):
                     B = alignment.B.weight.detach().to("cpu", copy=True)
+                elif trainable_B:  # MLPBackward: its tensors
+                    B = _cpu_state(alignment.B)
                 best = dict(state=_cpu_state(model), B=B, z_user=ue.cpu(), z_item=ie.cpu(),
                             recall=rec, test_recall=test, best_epoch=epoch)
             eval_seconds += time.perf_counter() - t1

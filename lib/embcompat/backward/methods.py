@@ -14,6 +14,7 @@ Post-Procrustes     posthoc     not in the paper: Non-BC's ``M_k``, semi-orthogo
 Joint-NoTrans       joint       train ``M_k`` with its first ``d_{k-1}`` dims aligned to ``M_{k-1}``
 Joint-Lin-SLoss     joint       train ``M_k`` and a linear ``B_k`` jointly, single-step loss
 BC-Aligner          joint       Joint-Lin-MLoss: joint, multi-step loss (paper Eq. 10)
+BC-Aligner-MLP      joint       as BC-Aligner with a residual-MLP ``B_k`` (not in the paper)
 Fix-M0 [fix-m0]     fixed       ``M_0`` applied to ``G_k`` (inductive), never updated
 Finetune-M0         finetune    continue ``M_{k-1}`` (``M_0``'s architecture) on ``G_k``
 Keep-All            derived     not a run: intended task from Non-BC, ``z_0`` from Fix-M0
@@ -44,7 +45,7 @@ class Method:
         slug: the official strategy name (``"joint-linear-mloss"``), also accepted by
             :func:`get_method`.
         kind: one of ``independent``, ``posthoc``, ``joint``, ``fixed``, ``finetune``, ``derived``.
-        transform: ``"linear"``, ``"notrans"`` or ``None`` (no ``B_k``).
+        transform: ``"linear"``, ``"notrans"``, ``"mlp"`` or ``None`` (no ``B_k``).
         loss: ``"single"``, ``"multi"`` or ``None``: the alignment loss of ``B_k``.
         intended_from: the method whose ``M_k`` gives the intended-task numbers.
         z0_from: the method whose embeddings give ``z~_0`` (Keep-All: Fix-M0).
@@ -95,8 +96,10 @@ class Method:
         if self.kind == "joint":
             out.update(transform=self.transform, loss=self.loss, lam=config.lam,
                        select_start=config.select_start)
-            if self.transform == "linear":
+            if self.transform in ("linear", "mlp"):
                 out["lr_trans"] = config.lr_trans
+            if self.transform == "mlp":
+                out["mlp_hidden"] = config.mlp_hidden
         elif self.solver is not None:  # closed form: no epochs, lr or batches
             out["solver"] = self.solver
             if self.solver == "lstsq":
@@ -129,6 +132,9 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            intended_from="Joint-Lin-SLoss", description="M_k and linear B_k trained jointly"),
     Method("BC-Aligner", "joint-linear-mloss", "joint", "linear", "multi",
            intended_from="BC-Aligner", description="Joint-Lin-MLoss: joint, multi-step loss"),
+    Method("BC-Aligner-MLP", "joint-mlp-mloss", "joint", "mlp", "multi",
+           intended_from="BC-Aligner-MLP",
+           description="BC-Aligner with B_k = W z + W_2 relu(W_1 z + b_1) (not in the paper)"),
     Method("Fix-M0", "fix-m0", "fixed", intended_from="Fix-M0",
            description="M_0 never updated, applied to every G_k"),
     Method("Finetune-M0", "finetune-m0", "finetune", intended_from="Finetune-M0",

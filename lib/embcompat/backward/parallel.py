@@ -30,7 +30,8 @@ from typing import Sequence
 from embcompat.config.bc import BCTrainConfig
 from embcompat.backward.methods import get_method
 from embcompat.backward.results import VersionRecord
-from embcompat.backward.train import _Context, _keys, _run, write_version
+from embcompat.backward.train import _keys, _run
+from embcompat.backward.version_context import TrainContext, write_version
 from embcompat.data import InteractionGraph, VersionSplit
 from embcompat.executors import Executor, get_executor, worker_threads
 
@@ -75,7 +76,7 @@ class ChainOutput:
     entries: list[tuple[str, dict, dict]]
 
 
-class _Collect(_Context):
+class _Collect(TrainContext):
     """train_versions' context, with the cache replaced by the shipped records (read) and a list
     of new entries (write)."""
 
@@ -108,7 +109,7 @@ def _needs(method: str) -> list[str]:
 def _task(job: ChainJob, loaded: dict) -> tuple[ChainTask, bool]:
     """The job with the driver's cached records it reads; True when all its versions are cached.
     ``loaded`` memoises the records by key (``M_0`` is shared by every chain of a data set)."""
-    ctx = _Context(job.graph, job.splits, job.config, cache=True, progress=False)
+    ctx = TrainContext(job.graph, job.splits, job.config, cache=True, progress=False)
     known, complete = {}, True
     for name in _needs(job.method):
         for key in _keys(get_method(name), ctx):

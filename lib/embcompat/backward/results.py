@@ -20,6 +20,7 @@ from torch import Tensor
 from embcompat.config.bc import BCTrainConfig
 from embcompat.backward.methods import Method
 from embcompat.metrics.alignment import alignment_error
+from embcompat.models.mlp_backward import as_backward
 from embcompat.versions import VersionStore, chain_from
 
 __all__ = ["VersionRecord", "VersionsResult"]
@@ -41,8 +42,9 @@ class VersionRecord:
         dim, layers: ``M_k``'s architecture.
         num_users, num_items: rows of the embedding tables (nodes present at ``t_{k+1}``).
         state: ``M_k``'s state dict (None where ``model_key`` points elsewhere).
-        B: ``B_k`` as a ``(d_{k-1}, d_k)`` matrix (``[I | 0]`` for NoTrans), or None.
-        B_kind: ``"linear"``, ``"notrans"`` or None.
+        B: ``B_k`` as a ``(d_{k-1}, d_k)`` matrix (``[I | 0]`` for NoTrans), an MLP's state dict
+            ``{W_lin, W_1, b_1, W_2}`` (BC-Aligner-MLP), or None.
+        B_kind: ``"linear"``, ``"notrans"``, ``"mlp"`` or None.
         z_user, z_item: ``(U, d_k)`` / ``(I, d_k)`` embeddings ``z_k`` of ``M_k`` on ``G_k``.
         zhat0_user, zhat0_item: ``(U, d_0)`` / ``(I, d_0)`` backward-compatible ``z~_0``.
         history: per-epoch rows (epoch, train_loss, and at evaluations recall@K, alignment MSEs).
@@ -64,7 +66,7 @@ class VersionRecord:
     num_users: int
     num_items: int
     state: dict | None
-    B: Tensor | None
+    B: Tensor | dict | None
     B_kind: str | None
     z_user: Tensor
     z_item: Tensor
@@ -133,22 +135,25 @@ class VersionsResult:
         return [v.recall[K] for v in self.versions]
 
     @property
-    def Bs(self) -> list[Tensor | None]:
-        """``[B_1, ..., B_K]`` matrices (None for methods without a ``B``)."""
-        return [v.B for v in self.versions[1:]]
+    def Bs(self) -> list:
+        """``[B_1, ..., B_K]``: matrices, :class:`~embcompat.models.mlp_backward.MLPBackward`
+        modules for MLP steps (rebuilt from the records), None for methods without a ``B``."""
+        return [None if v.B is None else as_backward(v.B, v.B_kind) for v in self.versions[1:]]
 
     def version_store(self) -> VersionStore:
         """The keep-latest store of this method, what a production team ships: ``B_1..B_K`` and
         the latest embeddings ``z_K`` (users, then items, stacked), so that
-        ``store.transform(to_version=j)`` gives every node's ver-``j`` compatible embedding.
+        ``store.transform(to_version=j)`` gives every node's ver-``j`` compatible embedding
+        (BC-Aligner-MLP: its MLP steps are stored and applied in turn).
 
         Raises:
             ValueError: a method without a backward chain (Non-BC, Fix-M0, Finetune-M0, Keep-All).
         """
-        if len(self.versions) < 2 or any(B is None for B in self.Bs):
+        Bs = self.Bs
+        if len(self.versions) < 2 or any(B is None for B in Bs):
             raise ValueError(f"{self.method.name} has no backward transformations B_k; only the "
                              "methods with a B (post-hoc, joint, BC-Aligner) give a VersionStore")
-        store = chain_from(self.Bs, self.versions[0].dim)
+        store = chain_from(Bs, self.versions[0].dim)
         last = self.versions[-1]
         store.set_embeddings(torch.cat([last.z_user, last.z_item]))
         return store

@@ -27,117 +27,32 @@ same weights as Non-BC's), samples with ``seed + 1000 k + 1`` and draws ``B_k`` 
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Callable, Sequence
 
 import torch
-from tqdm.auto import tqdm
 
 from embcompat.config.bc import BCTrainConfig
 from embcompat.backward.epoch import Alignment, FitResult, embed, fit_version
-from embcompat.backward.intended import VersionEvaluator
 from embcompat.backward.methods import METHODS, Method, get_method
 from embcompat.backward.results import VersionRecord, VersionsResult
 from embcompat.data.graphs import InteractionGraph
 from embcompat.data.splits import VersionSplit
-from embcompat.models.gnn import PinSAGE, VersionGraph
+from embcompat.models.gnn import PinSAGE
+from embcompat.models.mlp_backward import MLPBackward, as_backward
 from embcompat.models.transforms import LinearBackward, NoTransBackward, compose
 from embcompat.backward.posthoc import posthoc_fit_backward
 from embcompat.backward.closed_form import fit_closed_form
 from embcompat.backward.sampling import BPRSampler
-from embcompat.cache_files import load_cached, save_json, save_torch
-from embcompat.utils import cache_dir, config_hash, resolve_device
+from embcompat.backward.version_context import TrainContext, data_fingerprint, write_version
+from embcompat.utils import config_hash
 
 __all__ = ["train_versions", "data_fingerprint", "version_keys", "write_version", "Callback"]
 
 Callback = Callable[[int, VersionRecord], None]
 
 
-def data_fingerprint(graph: InteractionGraph, splits: Sequence[VersionSplit]) -> str:
-    """SHA-256 (16 hex) of what training reads: edges, item side info and every split."""
-    h = hashlib.sha256(graph.name.encode())
-    for t in (graph.user, graph.item, graph.item_brand, graph.item_category_ptr,
-              graph.item_category):
-        h.update(t.cpu().numpy().tobytes())
-    for s in splits:
-        h.update(f"{s.k}|{s.t_train}|{s.t_eval}|{s.num_users}|{s.num_items}".encode())
-        for idx in (s.train_idx, s.eval_idx, s.val_idx, s.test_idx):
-            h.update(b"-" if idx is None else idx.cpu().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-class _Context:
-    """Per-call state: the data, the config, built version graphs / evaluators, the cache."""
-
-    def __init__(self, graph, splits, config: BCTrainConfig, cache: bool, progress: bool):
-        if len(splits) != config.num_versions:
-            raise ValueError(f"got {len(splits)} splits but the config has {config.num_versions} "
-                             "versions (dims/layers/times)")
-        self.graph, self.splits, self.config = graph, list(splits), config
-        self.cache, self.progress = cache, progress
-        self.device = resolve_device(config.device)
-        self.fp = data_fingerprint(graph, splits)
-        self._g: dict[int, VersionGraph] = {}
-        self._ev: dict[int, VersionEvaluator] = {}
-        self.trained = 0  # GNN versions trained in this call (for tests and logs)
-
-    def vgraph(self, k: int) -> VersionGraph:
-        if k not in self._g:
-            s, g = self.splits[k], self.graph
-            self._g[k] = VersionGraph.build(g.user[s.train_idx], g.item[s.train_idx], s.num_users,
-                                            s.num_items, g.item_brand, g.item_category_ptr,
-                                            g.item_category, device=self.device)
-        return self._g[k]
-
-    def evaluator(self, k: int) -> VersionEvaluator:
-        if k not in self._ev:
-            self._ev[k] = VersionEvaluator(self.graph, self.splits[k],
-                                           heldout_test=self.config.heldout_test,
-                                           ks=self.config.ks, device=self.device)
-        return self._ev[k]
-
-    def train_edges(self, k: int) -> torch.Tensor:
-        s = self.splits[k]
-        return torch.stack([self.graph.user[s.train_idx], self.graph.item[s.train_idx]])
-
-    def model(self, k: int, arch_of: int | None = None, state: dict | None = None) -> PinSAGE:
-        a = k if arch_of is None else arch_of
-        m = PinSAGE(self.graph.num_brands, self.graph.num_categories, self.config.dims[a],
-                    self.config.layers[a], seed=self.config.seed + 1000 * k).to(self.device)
-        if state is not None:
-            m.load_state_dict(state)
-        return m
-
-    def bar(self, desc: str, total: int):
-        return tqdm(total=total, desc=desc, unit="epoch", disable=not self.progress, leave=True)
-
-    # ---------------------------------------------------------------- cache
-    def load(self, key: str) -> VersionRecord | None:
-        if not self.cache:
-            return None
-        path = cache_dir("bc-version", key) / "version.pt"
-        return load_cached(path, use=VersionRecord.from_payload)
-
-    def save(self, rec: VersionRecord, method: Method, key_parts) -> None:
-        if self.cache:
-            write_version(rec.key, self.entry(rec, method, key_parts), rec.to_payload())
-
-    def entry(self, rec: VersionRecord, method: Method, key_parts) -> dict:
-        """The ``config.json`` of ``rec``'s cache entry."""
-        return {"method": method.name, "k": rec.k, "dataset": self.graph.name,
-                "data_fingerprint": self.fp, "key_parts": key_parts,
-                "config": self.config.to_dict()}
-
-
-def write_version(key: str, meta: dict, payload: dict) -> None:
-    """Write one ``bc-version`` cache entry: ``config.json``, then ``version.pt`` (atomically)."""
-    d = cache_dir("bc-version", key)
-    save_json(meta, d / "config.json")
-    save_torch(payload, d / "version.pt")
-
-
-def _key_parts(m: Method, ctx: _Context, k: int, prev: str | None, base: list[str] | None):
+def _key_parts(m: Method, ctx: TrainContext, k: int, prev: str | None, base: list[str] | None):
     cfg = ctx.config
     if k == 0 or m.kind == "independent":
         return ["independent", ctx.fp, cfg.train_fields(k)]
@@ -157,11 +72,11 @@ def version_keys(method: str | Method, graph: InteractionGraph, splits: Sequence
                  config: BCTrainConfig) -> list[str]:
     """The cache key of every version of ``method`` (without training or loading anything)."""
     m = get_method(method)
-    ctx = _Context(graph, splits, config, cache=False, progress=False)
+    ctx = TrainContext(graph, splits, config, cache=False, progress=False)
     return _keys(m, ctx)
 
 
-def _keys(m: Method, ctx: _Context) -> list[str]:
+def _keys(m: Method, ctx: TrainContext) -> list[str]:
     base = _keys(METHODS["Non-BC"], ctx) if m.kind == "posthoc" else None
     keys: list[str] = []
     for k in range(ctx.config.num_versions):
@@ -169,7 +84,7 @@ def _keys(m: Method, ctx: _Context) -> list[str]:
     return keys
 
 
-def _record(ctx: _Context, k: int, key: str, model_key: str, z_user, z_item, zhat0, *, fit=None,
+def _record(ctx: TrainContext, k: int, key: str, model_key: str, z_user, z_item, zhat0, *, fit=None,
             state=None, B=None, B_kind=None, dim=None, layers=None, **kw) -> VersionRecord:
     s = ctx.splits[k]
     if fit is not None:
@@ -183,7 +98,7 @@ def _record(ctx: _Context, k: int, key: str, model_key: str, z_user, z_item, zha
                          zhat0_item=zhat0[1].cpu(), **kw)
 
 
-def _fit(ctx: _Context, model: PinSAGE, k: int, epochs: int, desc: str, *,
+def _fit(ctx: TrainContext, model: PinSAGE, k: int, epochs: int, desc: str, *,
          select_after: int = 0, alignment: Alignment | None = None) -> FitResult:
     cfg = ctx.config
     s = ctx.splits[k]
@@ -198,7 +113,7 @@ def _fit(ctx: _Context, model: PinSAGE, k: int, epochs: int, desc: str, *,
                            lr_trans=cfg.step_lr(cfg.lr_trans), generator=gen, bar=bar)
 
 
-def _make(m: Method, ctx: _Context, k: int, key: str, recs: list[VersionRecord],
+def _make(m: Method, ctx: TrainContext, k: int, key: str, recs: list[VersionRecord],
           base: VersionsResult | None) -> VersionRecord:
     """Compute version ``k`` of method ``m`` (``recs`` = its versions ``0..k-1``)."""
     cfg, t0 = ctx.config, time.perf_counter()
@@ -228,16 +143,20 @@ def _make(m: Method, ctx: _Context, k: int, key: str, recs: list[VersionRecord],
             B = NoTransBackward(cfg.dims[k], cfg.dims[k - 1])
         else:
             gen = torch.Generator().manual_seed(cfg.seed + 1000 * k + 2)
-            B = LinearBackward(cfg.dims[k], cfg.dims[k - 1], generator=gen).to(ctx.device)
-        earlier = [r.B.to(ctx.device) for r in recs[1:]] if m.multi_step else []
+            B = (MLPBackward(cfg.dims[k], cfg.dims[k - 1], cfg.mlp_hidden, generator=gen)
+                 if m.transform == "mlp" else
+                 LinearBackward(cfg.dims[k], cfg.dims[k - 1], generator=gen)).to(ctx.device)
+        earlier = ([as_backward(r.B, r.B_kind).to(ctx.device) for r in recs[1:]]
+                   if m.multi_step else [])
         align = Alignment(tu, ti, B, earlier, cfg.lam)
         fit = _fit(ctx, ctx.model(k), k, cfg.epochs, desc, select_after=cfg.select_start,
                    alignment=align)
         W = fit.B if fit.B is not None else B.matrix()
-        Bs = [r.B for r in recs[1:]] + [W.cpu()]
+        W = W.cpu() if isinstance(W, torch.Tensor) else W  # MLP: a CPU state dict already
+        Bs = [as_backward(r.B, r.B_kind) for r in recs[1:]] + [as_backward(W, m.transform)]
         zhat0 = (compose(Bs, fit.z_user), compose(Bs, fit.z_item))
         rec = _record(ctx, k, key, key, fit.z_user, fit.z_item, zhat0, fit=fit, state=fit.state,
-                      B=W.cpu(), B_kind=m.transform)
+                      B=W, B_kind=m.transform)
     elif m.solver is not None:  # closed-form post-hoc B_k (Post-LS, Post-Procrustes)
         new, z_old = base[k], embed(ctx.model(k - 1, state=base[k - 1].state), ctx.vgraph(k))
         W, extra = fit_closed_form(m.solver, (new.z_user, new.z_item), z_old,
@@ -273,7 +192,7 @@ def _make(m: Method, ctx: _Context, k: int, key: str, recs: list[VersionRecord],
     return rec
 
 
-def _run(m: Method, ctx: _Context, callback: Callback | None) -> VersionsResult:
+def _run(m: Method, ctx: TrainContext, callback: Callback | None) -> VersionsResult:
     if m.kind == "derived":
         return _keep_all(ctx)
     base = _run(METHODS["Non-BC"], ctx, None) if m.kind == "posthoc" else None
@@ -292,7 +211,7 @@ def _run(m: Method, ctx: _Context, callback: Callback | None) -> VersionsResult:
     return VersionsResult(m, ctx.graph.name, ctx.config, recs)
 
 
-def _keep_all(ctx: _Context) -> VersionsResult:
+def _keep_all(ctx: TrainContext) -> VersionsResult:
     """Keep-All: intended-task numbers and ``z_k`` of Non-BC, ``z~_0`` = the true ``z_0`` (Fix-M0)."""
     nonbc = _run(METHODS["Non-BC"], ctx, None)
     fix = _run(METHODS["Fix-M0"], ctx, None)
@@ -324,4 +243,4 @@ def train_versions(method: str | Method, graph: InteractionGraph, splits: Sequen
         :class:`~embcompat.backward.results.VersionsResult` with one record per version.
     """
     m = get_method(method)
-    return _run(m, _Context(graph, splits, config, cache, progress), callback)
+    return _run(m, TrainContext(graph, splits, config, cache, progress), callback)

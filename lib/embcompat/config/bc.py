@@ -54,6 +54,8 @@ class BCTrainConfig:
         lr_trans: Adam learning rate of ``B_k`` (joint and post-hoc; official 1e-3).
         reg: weight of the L2 term on the batch embeddings (official 1e-2).
         lam: weight of the alignment loss, lambda (official default 16).
+        mlp_hidden: hidden width of BC-Aligner-MLP's nonlinear ``B_k`` (not in the paper; a key
+            field of that method only).
         eval_every: evaluate Recall@K every this many epochs (official 10).
         select_start: joint methods select only epochs ``> select_start`` (official 50).
         finetune_epochs: Finetune-M0's epochs per later version (official 250).
@@ -83,6 +85,7 @@ class BCTrainConfig:
     lr_trans: float = 1e-3
     reg: float = 1e-2
     lam: float = 16.0
+    mlp_hidden: int = 256
     eval_every: int = 10
     select_start: int = 50
     finetune_epochs: int = 250
@@ -124,6 +127,8 @@ class BCTrainConfig:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.lr_scaling not in LR_SCALINGS:
             raise ValueError(f"lr_scaling must be one of {LR_SCALINGS}, got {self.lr_scaling!r}")
+        if isinstance(self.mlp_hidden, bool) or not isinstance(self.mlp_hidden, int) or self.mlp_hidden < 1:
+            raise ValueError(f"mlp_hidden must be a positive int, got {self.mlp_hidden!r}")
         if self.batch_factor < 1 or self.batch_size < 1:
             raise ValueError("batch_size and batch_factor must be >= 1")
         if not 0.0 <= self.posthoc_ridge < math.inf:
@@ -197,7 +202,7 @@ BC_SCALES: dict[str, BCTrainConfig] = {
     "smoke": BCTrainConfig(dims=(8, 12, 16, 16, 16), layers=(1, 1, 2, 2, 2), epochs=2,
                            eval_every=1, select_start=0, finetune_epochs=1, posthoc_epochs=2,
                            posthoc_select_after=0, posthoc_eval_every=1, schedule="large-batch",
-                           batch_factor=8, lr_scaling="sqrt", heldout_test=True),
+                           batch_factor=8, lr_scaling="sqrt", heldout_test=True, mlp_hidden=16),
 }
 
 

@@ -25,10 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from embcompat.models.transforms import BackwardLike, backward_dims, backward_matrix, compose
+from embcompat.models.transforms import BackwardLike, backward_dims, backward_matrix, compose, is_linear
 
 __all__ = ["single_step_alignment_loss", "multi_step_alignment_loss", "alignment_metric",
-           "group_weights", "weighted_alignment_loss", "compose", "REDUCTIONS"]
+           "group_weights", "weighted_alignment_loss", "chain_targets",
+           "weighted_chain_alignment_loss", "compose", "REDUCTIONS"]
 
 REDUCTIONS = ("mean", "sum_dims")
 
@@ -109,6 +110,11 @@ def multi_step_alignment_loss(
     projected to version ``j`` by ``d_j``. The code's residual is ``z_{k-1} - B_k(z_k)``; the sign
     does not matter.
 
+    Nonlinear earlier ``B``'s (:class:`~embcompat.models.mlp_backward.MLPBackward`, not in the
+    paper): the residual cannot be pushed through them, so the term of version ``j`` becomes
+    ``B_{j+1} o ... o B_{k-1}`` applied in turn to ``B_k(z_k)`` and to ``z_{k-1}``, then
+    subtracted; for linear steps that is the same number. ``B_k`` itself may be nonlinear either way.
+
     Args:
         z_new: ``(n, d_k)`` ver-k embeddings, or a sequence of per-group tensors.
         past_embs: the previous version's ``(n, d_{k-1})`` embeddings ``z_{k-1}`` of the same
@@ -128,18 +134,11 @@ def multi_step_alignment_loss(
     if not Bs:
         raise ValueError("multi_step_alignment_loss needs Bs = [B_1, ..., B_k] with k >= 1, got an empty list")
     B_k, earlier = Bs[-1], Bs[:-1]
-    frozen = [backward_matrix(B).detach() for B in earlier]
-    # check the chain's dims once: W_j is (d_{j-1}, d_j), so frozen[i].shape[1] == frozen[i+1].shape[0]
-    d_prev = backward_dims(B_k)[1]
-    for j in range(len(frozen) - 1, -1, -1):
-        if frozen[j].shape[1] != d_prev:
-            raise ValueError(
-                f"multi_step_alignment_loss: B_{j + 1} maps {frozen[j].shape[1]} -> {frozen[j].shape[0]} "
-                f"dims but must accept d_{j + 1} = {d_prev} (the output dim of B_{j + 2}); "
-                "Bs must be [B_1, ..., B_k] oldest first"
-            )
-        d_prev = frozen[j].shape[0]
+    _check_chain(Bs, "multi_step_alignment_loss")
     k = len(Bs)
+    if not all(is_linear(B) for B in earlier):
+        return _nonlinear_multi_step(z_new, past_embs, B_k, earlier, reduction) / k
+    frozen = [backward_matrix(B).detach() for B in earlier]
     total = None
     for new, old in _groups(z_new, past_embs, "multi_step_alignment_loss"):
         delta = compose([B_k], new) - old.detach()
@@ -149,6 +148,44 @@ def multi_step_alignment_loss(
             group = group + _reduce(delta, reduction)
         total = group if total is None else total + group
     return total / k
+
+
+def _check_chain(Bs: Sequence[BackwardLike], who: str) -> None:
+    """``B_j`` must accept ``d_j``, the output dim of ``B_{j+1}`` (``Bs`` oldest first)."""
+    d_prev = backward_dims(Bs[-1])[1]
+    for j in range(len(Bs) - 2, -1, -1):
+        d_new, d_old = backward_dims(Bs[j])
+        if d_new != d_prev:
+            raise ValueError(
+                f"{who}: B_{j + 1} maps {d_new} -> {d_old} dims but must accept d_{j + 1} = {d_prev} "
+                f"(the output dim of B_{j + 2}); Bs must be [B_1, ..., B_k] oldest first"
+            )
+        d_prev = d_old
+
+
+def _frozen(B: BackwardLike):
+    """``B`` as a function with no gradient into its own parameters (inputs keep theirs)."""
+    if is_linear(B):
+        W = backward_matrix(B).detach()
+        return lambda x: F.linear(x, W.to(device=x.device, dtype=x.dtype))
+    return lambda x: B(x, frozen=True)
+
+
+def _nonlinear_multi_step(z_new: Embs, past_embs: Embs, B_k, earlier, reduction: str) -> Tensor:
+    """Eq. 10 through a chain with a nonlinear frozen ``B``: the residual cannot be pushed through
+    a nonlinear map, so the term of version ``j`` is ``B^j(B_k(z_k)) - B^j(z_{k-1})`` with
+    ``B^j = B_{j+1} o ... o B_{k-1}`` applied to both sides in turn (the same value for linear
+    steps, where ``W (a - b) = W a - W b``)."""
+    steps = [_frozen(B) for B in reversed(earlier)]
+    total = None
+    for new, old in _groups(z_new, past_embs, "multi_step_alignment_loss"):
+        a, b = compose([B_k], new), old.detach()
+        group = _reduce(a - b, reduction)
+        for step in steps:
+            a, b = step(a), step(b)
+            group = group + _reduce(a - b, reduction)
+        total = group if total is None else total + group
+    return total
 
 
 def alignment_metric(Bs: Sequence[BackwardLike], *, reduction: str = "mean") -> Tensor:
@@ -226,3 +263,38 @@ def weighted_alignment_loss(z_new: Tensor, z_old: Tensor, weights: Tensor, B: Ba
     delta = compose([B], z_new) - z_old.detach()
     quad = ((delta @ metric.to(delta.dtype)) * delta).sum(dim=1)
     return (weights.to(quad.dtype) * quad).sum()
+
+
+def chain_targets(z_old: Tensor, earlier: Sequence[BackwardLike]) -> list[Tensor]:
+    """``[z_{k-1}, B_{k-1}(z_{k-1}), ..., B_1 o ... o B_{k-1}(z_{k-1})]``, detached: the fixed side of
+    every Eq. 10 term when the frozen chain ``earlier = [B_1, ..., B_{k-1}]`` is nonlinear."""
+    out = [z_old.detach()]
+    with torch.no_grad():
+        for step in (_frozen(B) for B in reversed(list(earlier))):
+            out.append(step(out[-1]))
+    return out
+
+
+def weighted_chain_alignment_loss(z_new: Tensor, targets: Sequence[Tensor], weights: Tensor, B,
+                                  earlier: Sequence[BackwardLike], *,
+                                  reduction: str = "mean") -> Tensor:
+    """:func:`weighted_alignment_loss` for a nonlinear frozen chain (no metric matrix exists).
+
+    ``sum_i w_i * 1/k sum_j reduce_row(B^j(B(z_new_i)) - targets[k-1-j]_i)`` with the frozen
+    ``B^j = B_{j+1} o ... o B_{k-1}`` applied in turn; with ``targets = chain_targets(z_old,
+    earlier)`` and ``weights = group_weights(...)`` it equals :func:`multi_step_alignment_loss` on
+    the gathered groups (tested).
+    """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    earlier = list(earlier)
+    if len(targets) != len(earlier) + 1:
+        raise ValueError(f"weighted_chain_alignment_loss: {len(targets)} targets for "
+                         f"{len(earlier)} frozen B's; use chain_targets(z_old, earlier)")
+    a = compose([B], z_new)
+    per_row = None
+    for step, t in zip([None] + [_frozen(E) for E in reversed(earlier)], targets):
+        a = a if step is None else step(a)
+        sq = (a - t).pow(2).sum(dim=1) / (a.shape[1] if reduction == "mean" else 1)
+        per_row = sq if per_row is None else per_row + sq
+    return (weights.to(per_row.dtype) * per_row).sum() / (len(earlier) + 1)

@@ -10,7 +10,9 @@ Two choices from the paper:
 
 :func:`backward_matrix` turns either module (or an ``nn.Linear`` without bias, or a plain weight
 tensor) into its ``(d_{k-1}, d_k)`` matrix, and :func:`compose` applies a chain
-``B_k, B_{k-1}, ..., B_{j+1}`` to latest-version embeddings (paper Eq. 2 / Eq. 6).
+``B_k, B_{k-1}, ..., B_{j+1}`` to latest-version embeddings (paper Eq. 2 / Eq. 6). ``compose``
+also applies nonlinear modules (:class:`~embcompat.models.mlp_backward.MLPBackward`, which has no
+matrix: :func:`is_linear` tells the two apart and :func:`backward_matrix` refuses it).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ __all__ = [
     "BackwardLike",
     "backward_matrix",
     "backward_dims",
+    "is_linear",
     "compose",
 ]
 
@@ -145,7 +148,13 @@ class NoTransBackward(nn.Module):
         return f"d_new={self.d_new}, d_old={self.d_old}"
 
 
-BackwardLike = Union[LinearBackward, NoTransBackward, nn.Linear, Tensor]
+BackwardLike = Union[LinearBackward, NoTransBackward, nn.Linear, Tensor, nn.Module]
+
+
+def is_linear(B) -> bool:
+    """Whether ``B`` is a linear map with a matrix (:func:`backward_matrix`); False for a module
+    that declares ``linear = False`` (e.g. :class:`~embcompat.models.mlp_backward.MLPBackward`)."""
+    return getattr(B, "linear", True) is not False
 
 
 def backward_matrix(B: BackwardLike) -> Tensor:
@@ -167,6 +176,9 @@ def backward_matrix(B: BackwardLike) -> Tensor:
         if B.bias is not None:
             raise ValueError("backward transformations are bias-free; got an nn.Linear with a bias")
         return B.weight
+    if not is_linear(B):
+        raise ValueError(f"{type(B).__name__} is a nonlinear backward transformation and has no "
+                         "matrix; apply it (compose) instead of precomposing it")
     if isinstance(B, Tensor):
         if B.dim() != 2:
             raise ValueError(f"a backward weight must be 2-D (d_old, d_new), got shape {tuple(B.shape)}")
@@ -179,7 +191,7 @@ def backward_matrix(B: BackwardLike) -> Tensor:
 
 def backward_dims(B: BackwardLike) -> tuple[int, int]:
     """``(d_new, d_old)`` of a backward transformation (see :func:`backward_matrix`)."""
-    if isinstance(B, (LinearBackward, NoTransBackward)):
+    if isinstance(B, (LinearBackward, NoTransBackward)) or not is_linear(B):
         return B.d_new, B.d_old
     W = backward_matrix(B)
     return int(W.shape[1]), int(W.shape[0])

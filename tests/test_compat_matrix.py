@@ -121,6 +121,21 @@ def test_chain_is_each_b_in_turn_and_non_bc_is_cut_to_d_j(exp):
     assert true.forward_passes == 1
 
 
+def test_later_consumers_can_keep_c0s_grid_point(exp):
+    mc = MatrixConfig(later_seeds=(1,), later_grid="c0", consumer_versions=(2,))
+    m = CM.compat_matrix(exp.results, exp.tasks, exp.graph, exp.splits, exp.consumer_config, mc,
+                         device="cpu", methods=["Non-BC"])
+    assert set(m.consumer_version) == {2} and set(m.n_seeds) == {1}
+    point = (exp.consumers["edge-rating"].spec.hidden_dim, exp.consumers["edge-rating"].spec.dropout)
+    cfg = mc.consumer_config(exp.consumer_config, point)
+    assert cfg.hidden_grid == (point[0],) and cfg.dropout_grid == (point[1],) and cfg.seeds == (1,)
+    with pytest.raises(ValueError, match="needs C_0's chosen"):
+        mc.consumer_config(exp.consumer_config)
+    with pytest.raises(ValueError, match="later_grid must be one of"):
+        MatrixConfig(later_grid="random")
+    assert matrix_config("demo").later_grid == "c0" and matrix_config("paper").later_seeds is None
+
+
 def test_c0_keeps_its_cache_keys(exp):
     before = {p.name for p in cache_dir("consumers", "x").parent.glob("consumers-*")}
     CM.compat_matrix(exp.results, exp.tasks, exp.graph, exp.splits, exp.consumer_config,

@@ -10,8 +10,9 @@ what the method gives it at each ``k >= j`` (:func:`~embcompat.backward.reembed.
 
 Consumers go through the consumer cache (:func:`train_consumers_cached`): ``C_0`` has its
 existing keys; ``C_j`` (``j >= 1``) new ones, shared between methods with the same ``M_j`` (Non-BC
-and the post-hoc methods) since the key hashes the embeddings; their seeds may be fewer
-(:class:`~embcompat.config.consumers.MatrixConfig`).
+and the post-hoc methods) since the key hashes the embeddings; they may train fewer seeds at the
+grid point ``C_0`` chose instead of a grid search (:class:`~embcompat.config.consumers.MatrixConfig`,
+per scale: :func:`~embcompat.config.consumers.matrix_config`).
 
 Aggregation as in :mod:`.evaluate`: per task, the mean (and sample std) of the per-seed AUCs, and
 the degradation ``rel_deg(mean AUC, mean reference AUC)`` in %, with the std of the per-seed
@@ -34,6 +35,7 @@ from embcompat.backward.reembed import TrueEmbeddings, fed_embeddings
 from embcompat.backward.results import VersionsResult
 from embcompat.backward.tasks import TaskData, rebase_task
 from embcompat.config.consumers import ConsumerConfig, MatrixConfig
+from embcompat.config.consumers import matrix_config as default_matrix_config
 
 __all__ = ["MATRIX_COLUMNS", "SUMMARY_COLUMNS", "TASK_MEAN", "compat_matrix", "matrix_frame",
            "matrix_summary", "experiment_matrix", "save_matrix_tables"]
@@ -134,8 +136,8 @@ def compat_matrix(results: Mapping[str, VersionsResult], tasks: Mapping[str, Tas
         tasks: the unintended tasks (:func:`~embcompat.backward.tasks.build_tasks`).
         graph, splits: the data.
         consumer_config: ``C_0``'s protocol (the scale's); ``C_j`` (``j >= 1``) use
-            ``matrix_config.consumer_config(consumer_config)``.
-        matrix_config: which methods and consumer versions (default :class:`MatrixConfig`).
+            ``matrix_config.consumer_config(consumer_config, C_0's grid point)``.
+        matrix_config: consumer versions, later seeds and grid (default :class:`MatrixConfig`).
         device: consumers and forward passes; use_cache: read/write the consumer cache.
         progress: a tqdm bar over the ``(method, j)`` rows.
         dataset: label (default: the first result's).
@@ -164,6 +166,14 @@ def compat_matrix(results: Mapping[str, VersionsResult], tasks: Mapping[str, Tas
             trained[key] = train_consumers_cached(task, emb, cfg, device=device, use_cache=use_cache)
         return trained[key]
 
+    c0_points = {}  # task -> C_0's grid point, for later_grid="c0"
+    if mc.later_grid == "c0" and any(j > 0 for j in js):
+        r0 = results[methods[0]]
+        for name, task in tasks.items():
+            spec = consumer(task, {v: true(r0[0], v) for v in {task.train.version,
+                                                              task.val.version}},
+                            consumer_config).spec
+            c0_points[name] = (spec.hidden_dim, spec.dropout)
     rows = [(m, j) for m in methods for j in js]
     bar = None
     if progress:
@@ -172,9 +182,10 @@ def compat_matrix(results: Mapping[str, VersionsResult], tasks: Mapping[str, Tas
     scores = {}
     for m, j in bar if bar is not None else rows:
         r = results[m]
-        cfg = consumer_config if j == 0 else mc.consumer_config(consumer_config)
         for name in tasks:
             task = rebased[name, j]
+            cfg = consumer_config if j == 0 else mc.consumer_config(consumer_config,
+                                                                    c0_points.get(name))
             emb = {v: true(r[j], v) for v in {task.train.version, task.val.version}}
             c = consumer(task, emb, cfg)
             for k in range(j, n):
@@ -190,15 +201,17 @@ def compat_matrix(results: Mapping[str, VersionsResult], tasks: Mapping[str, Tas
 def experiment_matrix(exp, matrix_config: MatrixConfig | None = None, *, progress: bool = True,
                       use_cache: bool = True) -> pd.DataFrame:
     """:func:`compat_matrix` of a :class:`~embcompat.backward.experiment.BCExperiment`'s requested
-    methods (its references, Non-BC and Fix-M0, lend their weights and ``M_0(G_k)``).
+    methods (its references, Non-BC and Fix-M0, lend their weights and ``M_0(G_k)``), with the
+    scale's :func:`~embcompat.config.consumers.matrix_config` by default.
 
     Raises:
         ValueError: the experiment's consumers were not trained (``consumers=False``).
     """
     if not exp.tasks:
         raise ValueError("the experiment has no tasks (run_experiment(..., consumers=False))")
+    mc = matrix_config or default_matrix_config(exp.scale)
     return compat_matrix(exp.results, exp.tasks, exp.graph, exp.splits, exp.consumer_config,
-                         matrix_config, device=exp.config.device, use_cache=use_cache,
+                         mc, device=exp.config.device, use_cache=use_cache,
                          progress=progress, dataset=exp.dataset, methods=exp.methods)
 
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass, replace
 
 from embcompat.config.common import check_scale
 
-__all__ = ["ConsumerConfig", "CONSUMER_PRESETS", "MatrixConfig", "MATRIX_PRESETS", "matrix_config"]
+__all__ = ["ConsumerConfig", "CONSUMER_PRESETS", "MatrixConfig", "MATRIX_PRESETS", "LATER_GRIDS",
+           "matrix_config"]
 
 
 @dataclass(frozen=True)
@@ -58,16 +59,21 @@ class MatrixConfig:
     :class:`ConsumerConfig`, untouched (same cache keys as Table 3).
 
     Attributes:
-        later_seeds: the seeds of ``C_j`` for ``j >= 1`` (the grid search is unchanged, run with
-            ``grid_seed``); ``None``: the same seeds as ``C_0``.
+        later_seeds: the seeds of ``C_j`` for ``j >= 1``; ``None``: the same seeds as ``C_0``.
+        later_grid: ``"search"``: ``C_j`` runs ``C_0``'s whole grid search on its own data;
+            ``"c0"``: ``C_j`` takes the grid point (hidden size, dropout) ``C_0`` of the same task
+            chose, and only trains its seeds (a team re-training its consumer keeps its layout).
         consumer_versions: which ``j`` get a row; ``None``: every ``j = 0 .. K-1`` (``C_K``
             would have no later version to validate its user tasks on).
     """
 
     later_seeds: tuple[int, ...] | None = None
+    later_grid: str = "search"
     consumer_versions: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.later_grid not in LATER_GRIDS:
+            raise ValueError(f"later_grid must be one of {LATER_GRIDS}, got {self.later_grid!r}")
         if self.later_seeds is not None:
             object.__setattr__(self, "later_seeds", tuple(int(s) for s in self.later_seeds))
             if not self.later_seeds or len(set(self.later_seeds)) != len(self.later_seeds):
@@ -76,9 +82,20 @@ class MatrixConfig:
             object.__setattr__(self, "consumer_versions",
                                tuple(int(j) for j in self.consumer_versions))
 
-    def consumer_config(self, base: ConsumerConfig) -> ConsumerConfig:
-        """``C_j``'s protocol for ``j >= 1``: ``base`` with :attr:`later_seeds`."""
-        return base if self.later_seeds is None else replace(base, seeds=self.later_seeds)
+    def consumer_config(self, base: ConsumerConfig, c0_point: tuple[int, float] | None = None
+                        ) -> ConsumerConfig:
+        """``C_j``'s protocol for ``j >= 1``: ``base`` with :attr:`later_seeds` and, with
+        ``later_grid="c0"``, the grid cut to ``c0_point = (hidden_dim, dropout)`` of ``C_0``.
+
+        Raises:
+            ValueError: ``later_grid="c0"`` without ``c0_point``.
+        """
+        cfg = base if self.later_seeds is None else replace(base, seeds=self.later_seeds)
+        if self.later_grid == "c0":
+            if c0_point is None:
+                raise ValueError("later_grid='c0' needs C_0's chosen (hidden_dim, dropout)")
+            cfg = replace(cfg, hidden_grid=(int(c0_point[0]),), dropout_grid=(float(c0_point[1]),))
+        return cfg
 
     def versions(self, num_versions: int) -> list[int]:
         """The consumer versions ``j`` of a run with ``num_versions = K + 1`` versions.
@@ -96,11 +113,13 @@ class MatrixConfig:
         return js
 
 
-#: Per scale. ``demo`` trains C_j (j >= 1) with 2 seeds instead of C_0's 3 (cost in
-#: docs/deviations.md); ``paper`` keeps the 10 seeds.
+#: The choices of :attr:`MatrixConfig.later_grid`.
+LATER_GRIDS = ("search", "c0")
+#: Per scale. ``demo`` trains C_j (j >= 1) at C_0's grid point with 2 seeds instead of a grid
+#: search and 3 seeds (measured cost in docs/deviations.md); ``paper`` keeps the whole protocol.
 MATRIX_PRESETS = {
     "smoke": MatrixConfig(),
-    "demo": MatrixConfig(later_seeds=(0, 1)),
+    "demo": MatrixConfig(later_seeds=(0, 1), later_grid="c0"),
     "paper": MatrixConfig(),
 }
 
@@ -116,4 +135,4 @@ def matrix_config(scale: str | None = None, **overrides) -> MatrixConfig:
         return replace(cfg, **overrides)
     except TypeError as err:
         raise ValueError(f"unknown MatrixConfig field in {sorted(overrides)}; allowed: "
-                         "later_seeds, consumer_versions") from err
+                         "later_seeds, later_grid, consumer_versions") from err

@@ -53,6 +53,7 @@ def plot_matrix_panels(df: pd.DataFrame, value: str, row: str, col: str, panel: 
         ax.set_xticklabels([col_label(c) for c in cols], rotation=0)
         ax.set_ylabel(row)
         ax.set_xlabel(col)
+        ax.grid(False)  # the style's grid would cross the blank cells
     for ax in axes.flat[len(groups):]:
         ax.set_visible(False)
     if title:

@@ -93,7 +93,7 @@ print(f"Pearson r(alignment error, unintended degradation) = {r:.3f} over {len(p
 
 # %% [markdown]
 # ## The full compatibility matrix: every consumer C_j on every later version
-# Table 3 only scores C_0. A team shipping embeddings has consumers trained on every version: here C_j of each task is trained on the method's own z_j = M_j(G_j) (the version-0 protocol shifted to j) and fed what the method gives it at each k ≥ j: B_{j+1}∘…∘B_k(z_k) for the methods with a B, the first d_j dims of z_k for Non-BC, z_k for Finetune-M0, M_0(G_k) for Fix-M0, the true z_j for Keep-All. The degradation (%) is against the same C_j fed the true z_j = M_j(G_k), so row C_0 is Table 3's per-version numbers and the diagonal is 0. The summary averages the task-mean degradation over the strict upper triangle (k > j; user tasks from k ≥ j + 2) and names the worst cell. The consumers C_j (j ≥ 1) follow the scale's `matrix_config` (`lib/embcompat/config/consumers.py`): at demo scale they are trained at the grid point C_0 chose, with 2 seeds instead of a grid search and 3 seeds (docs/deviations.md); C_0 keeps its cache keys.
+# Table 3 only scores C_0. A team shipping embeddings has consumers trained on every version: here C_j of each task is trained on the method's own z_j = M_j(G_j) (the version-0 protocol shifted to j) and fed what the method gives it at each k ≥ j: B_{j+1}∘…∘B_k(z_k) for the methods with a B, the first d_j dims of z_k for Non-BC, z_k for Finetune-M0, M_0(G_k) for Fix-M0, the true z_j for Keep-All. The degradation (%) is against the same C_j fed the true z_j = M_j(G_k), so row C_0 is Table 3's per-version numbers and the diagonal is 0. The summary averages the task-mean degradation over the strict upper triangle (k > j; user tasks from k ≥ j + 2) and names the worst cell. The consumers C_j (j ≥ 1) follow the scale's `matrix_config` (`lib/embcompat/config/consumers.py`): at demo scale they are trained at the grid point C_0 chose, with one seed instead of a grid search and 3 seeds (so the rows j ≥ 1 have no seed spread; docs/deviations.md); C_0 keeps its cache keys.
 
 # %%
 from embcompat.backward import compat_matrix as CM
@@ -111,7 +111,7 @@ display(summary)
 
 # %%
 seeds_note = (f"C_0: {'/'.join(map(str, sorted(n_seeds)))} consumer seeds; C_j (j >= 1): "
-              + (f"{len(mcfg.later_seeds)} seeds" if mcfg.later_seeds else "the same seeds")
+              + (f"seeds {list(mcfg.later_seeds)}" if mcfg.later_seeds else "the same seeds")
               + (", at C_0's grid point" if mcfg.later_grid == "c0" else ", own grid search"))
 mcaption = (f"Full BC compatibility matrix (scale={sc.name}, GNN seed {seed}; {seeds_note}): "
             f"ROC-AUC of consumer C_j (trained on version j) fed each method's embeddings of "

@@ -48,6 +48,16 @@ def test_03_one_row_per_method_version_metric_and_keep_all_is_zero(tmp_path):
     assert "### synthetic" in md and "BC-Aligner" in md and "scale=smoke" in md
     assert "consumer seeds per task: 2" in md and '"seed": 7' in md
     assert (out / "figures" / "03_alignment_vs_unintended.png").stat().st_size > 1000
+    # the full compatibility matrix: C_0..C_3 on every later version, per method and task
+    mx = pd.read_csv(out / "tables" / "03_compat_matrix.csv")
+    assert set(mx.method) == set(METHODS) and set(mx.consumer_version) == {0, 1, 2, 3}
+    assert (mx.embedding_version >= mx.consumer_version).all()
+    assert (mx[mx.method == "Keep-All"].degradation == 0).all()
+    assert set(mx.task) == set(TASKS) | {"mean"}
+    summary = pd.read_csv(out / "tables" / "03_compat_matrix_summary.csv")
+    assert sorted(summary.method) == sorted(METHODS) and (summary.n_cells == 10).all()
+    assert "C_0" in (out / "tables" / "03_compat_matrix.md").read_text()
+    assert (out / "figures" / "03_compat_matrix.png").stat().st_size > 1000
 
 
 def test_02_rejects_an_unknown_method_naming_the_allowed_ones(tmp_path):

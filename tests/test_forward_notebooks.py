@@ -1,4 +1,4 @@
-"""papermill smoke runs of the FCT notebooks (06), asserting on the tables they write."""
+"""papermill smoke runs of the FCT notebooks (06, 08), asserting on the tables they write."""
 from __future__ import annotations
 
 import pandas as pd
@@ -38,3 +38,22 @@ def test_06_writes_one_row_per_case_and_side_info(tmp_path):
 def test_06_rejects_an_unknown_side_info_naming_the_allowed_ones(tmp_path):
     with pytest.raises(pm.PapermillExecutionError, match="allowed: none, autoencoder"):
         run_notebook("06_side_info_ablation.ipynb", tmp_path, side_infos=["rotation"])
+
+
+@pytest.mark.slow
+def test_08_writes_the_sequence_and_its_full_compatibility_matrix(tmp_path):
+    out = run_notebook("08_update_sequences.ipynb", tmp_path, side_infos=["autoencoder"],
+                       device="cpu")
+    seq = pd.read_csv(out / "tables" / "08_update_sequences.csv", keep_default_na=False)
+    assert len(seq) == 3 + 4 * 2  # references + 4 cases per side-info (autoencoder, none)
+    m = pd.read_csv(out / "tables" / "08_compat_matrix.csv", keep_default_na=False)
+    assert len(m) == 2 * 2 * 6  # side-info x strategy x cells (q, g <= q) of three versions
+    assert (m.gallery_version <= m.query_version).all()
+    assert set(m.strategy) == {"chain", "direct"} and set(m.side_info) == {"autoencoder", "none"}
+    two = seq[(seq.kind == "two-hop") & (seq.side_info == "autoencoder")].top1.iloc[0]
+    cell = m[(m.side_info == "autoencoder") & (m.strategy == "chain") & (m.query_version == 3)
+             & (m.gallery_version == 1)].top1.iloc[0]
+    assert cell == pytest.approx(two, abs=1e-9)
+    s = pd.read_csv(out / "tables" / "08_compat_matrix_summary.csv", keep_default_na=False)
+    assert (s.n_cells == 3).all() and len(s) == 4
+    assert (out / "figures" / "08_compat_matrix.png").stat().st_size > 1000

@@ -237,6 +237,40 @@ def build_task(name: str, graph: InteractionGraph, splits: Sequence[VersionSplit
     return TaskData(name, kind, train, versions[0], versions, 1, thr, cfg)
 
 
+def rebase_task(task: TaskData, graph: InteractionGraph, splits: Sequence[VersionSplit],
+                j: int) -> TaskData:
+    """The task as a consumer ``C_j`` trained on version ``j`` sees it (the compatibility matrix).
+
+    The version-0 protocol shifted to ``j``: edge and item tasks train on ``train_j``'s edges
+    (items: their statistics over ``train_j``) and validate on version ``j``'s set; user tasks
+    train on version ``j`` and validate on ``j + 1``; reported versions start at ``j + 1``
+    (``j + 2`` for the user tasks). Thresholds (the item median) and every version-``k`` set stay
+    those of ``task``, so all consumers are scored on the same labelled sets. ``j = 0`` returns
+    ``task`` itself.
+
+    Raises:
+        ValueError: ``j`` outside ``0 .. len(splits) - 2`` (the user tasks validate on ``j + 1``).
+    """
+    n = len(splits)
+    if isinstance(j, bool) or not isinstance(j, (int, np.integer)) or not 0 <= j <= n - 2:
+        raise ValueError(f"consumer version j must be an int in [0, {n - 2}] (a version with a "
+                         f"later one to validate on), got {j!r}")
+    j = int(j)
+    if j == 0:
+        return task
+    if task.kind == "edge":
+        train = _edge_set(graph, splits[j].train_idx, j, task.threshold)
+        val, first = task.versions[j], j + 1
+    elif task.kind == "user":
+        train, val, first = task.versions[j], task.versions[j + 1], j + 2
+    else:
+        stat = "avg" if task.name == "item-rating-avg" else "std"
+        train = _item_set(graph, splits[j].train_idx, j, task.config, stat, task.threshold)
+        val, first = task.versions[j], j + 1
+    return TaskData(task.name, task.kind, train, val, task.versions, first, task.threshold,
+                    task.config)
+
+
 def build_tasks(graph: InteractionGraph, times=DEFAULT_TIMES, *,
                 splits: Sequence[VersionSplit] | None = None, config: TaskConfig | None = None,
                 names: Sequence[str] = TASK_NAMES) -> dict[str, TaskData]:

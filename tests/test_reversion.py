@@ -82,16 +82,6 @@ def test_to_latest_is_the_identity_and_store_may_be_a_path(tmp_path):
     np.testing.assert_array_equal(_vectors(tmp_path / "out.parquet"), z)
 
 
-def test_store_method_streams_the_same_table(tmp_path):
-    store, z = _store(), _z()
-    src = _write(tmp_path / "in.parquet", z)
-    reversion_parquet(store, src, tmp_path / "a.parquet", to_version=1, batch_rows=CHUNK, progress=False)
-    meta = store.reversion_parquet(src, tmp_path / "b.parquet", to_version=1, batch_rows=CHUNK,
-                                   progress=False)
-    assert meta["target_version"] == 1
-    np.testing.assert_array_equal(_vectors(tmp_path / "b.parquet"), _vectors(tmp_path / "a.parquet"))
-
-
 def test_other_float_widths_are_cast(tmp_path):
     store, z = _store(), _z()
     vec = pa.FixedSizeListArray.from_arrays(pa.array(np.ravel(z).astype(np.float64)), DIMS[-1])

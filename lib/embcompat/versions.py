@@ -279,7 +279,14 @@ class VersionStore:
         return out
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the store to one ``.safetensors`` file ``path`` atomically; returns the path."""
+        """Write the store to one ``.safetensors`` file atomically (temp file, then rename).
+
+        Args:
+            path: destination file.
+
+        Returns:
+            the path written.
+        """
         return files.write_file(files.store_tensors(self._Bs, self.embeddings), self.header(), path)
 
     @staticmethod
@@ -297,12 +304,6 @@ class VersionStore:
         if emb is not None:
             store.set_embeddings(emb.to(store.device))
         return store
-
-    def reversion_parquet(self, src, dst, *, to_version: int, **kw) -> dict:
-        """Stream a Parquet table of ver-K vectors to ver-``to_version``
-        (:func:`embcompat.reversion.reversion_parquet`, same keyword arguments)."""
-        from embcompat.reversion import reversion_parquet  # pyarrow only when asked
-        return reversion_parquet(self, src, dst, to_version=to_version, **kw)
 
     def __repr__(self) -> str:
         emb = "none" if self.embeddings is None else f"{tuple(self.embeddings.shape)}"

@@ -231,6 +231,36 @@ def _cpu() -> str:
     return platform.processor() or "unknown"
 
 
+def _shared(r) -> bool:
+    """Whether other work held the cores (1-min load average above 1.5 at either end)."""
+    return max(r["load"]) > 1.5
+
+
+def _scope_note(r) -> str:
+    big = ("This file is the 10M-row (20 GB) case." if r["rows"] >= 10_000_000 else
+           "The 10M-row (20 GB) case is `.venv/bin/python benchmarks/bench_reversion.py --rows "
+           "10000000` (needs ~31 GB free under `--dir`); it was not run for this file.")
+    if _shared(r):
+        return big + ("\n\n**The machine was shared while measuring** (load above), so absolute "
+                      "rows/s are lower than on an idle machine; the ratios between stages are the point.")
+    return big + " Nothing else held the cores while measuring (load above)."
+
+
+def _cache_note(r) -> str:
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if r["in_bytes"] < ram / 2:
+        return "The input was just written, so it is read mostly from the page cache."
+    return (f"The input is larger than half of this machine's {ram / 2**30:.0f} GiB of RAM, so the "
+            "read passes also pay for the disk.")
+
+
+def _noise_note(r) -> str:
+    if not _shared(r):
+        return ""
+    return (" On a shared machine whole runs of this script differed by up to 2x in a stage's "
+            "rows/s, so compare stages within this file, and prefer the in-place phase split above.")
+
+
 def report(r: dict) -> str:
     import pyarrow
     import torch
@@ -253,21 +283,14 @@ def report(r: dict) -> str:
     tot = sum(ph.values())
     return f"""# Re-versioning a stored Parquet embedding table
 
-Command: `.venv/bin/python benchmarks/bench_reversion.py` (defaults: `--rows {r['rows']} --threads {r['threads']}
+Command: `.venv/bin/python benchmarks/bench_reversion.py` (run with `--rows {r['rows']} --threads {r['threads']}
 --device {r['device']}`; batch_rows {r['batch_rows']:,}), torch {torch.__version__}, pyarrow {pyarrow.__version__},
 Python {sys.version.split()[0]}, CPU: {_cpu()} ({os.cpu_count()} cores; 1-min load average {r['load'][0]:.1f} at the
-start, {r['load'][1]:.1f} at the end). The 10M-row (20 GB) case is
-`.venv/bin/python benchmarks/bench_reversion.py --rows 10000000` (needs ~31 GB free under `--dir`); it
-was not run for this file.
-
-**The machine was shared while measuring**: a concurrent 2-thread demo run (and other engineers' tests)
-held the 2 cores, so absolute rows/s are lower than on an idle machine; the ratios between stages are the
-point.
+start, {r['load'][1]:.1f} at the end). {_scope_note(r)}
 
 Work: {r['rows']:,} rows of int64 id + 512-d float32 (input file {gib(r['in_bytes'])}, snappy) -> version 0 of
 the K = 4 store {' -> '.join(map(str, CHAIN[::-1]))} (output {gib(r['out_bytes'])}). Generating the input took
-{r['gen_seconds']:.1f} s. The input was just written, so it is read from the page cache (a 10M-row table
-would not fit in this machine's 24 GB and would also pay for the disk).
+{r['gen_seconds']:.1f} s. {_cache_note(r)}
 
 | stage | rows/s | s for the table | convert / stage (rows/s) | peak RSS of its process (above imports) |
 |---|---|---|---|---|
@@ -290,8 +313,7 @@ would not fit in this machine's 24 GB and would also pay for the disk).
   table: the conversion holds one chunk in and out plus Parquet's read buffers, which grow with the
   input's row groups (here 65,536 rows; one 262,144-row group measured ~0.9 GiB above the imports).
 - convert, read and write are one pass each over the table, the in-memory stages the best of
-  {r['rounds']}. On this shared machine whole runs of this script differed by up to 2x in a stage's rows/s,
-  so compare stages within this file, and prefer the in-place phase split above for the convert itself.
+  {r['rounds']}.{_noise_note(r)}
 """
 
 

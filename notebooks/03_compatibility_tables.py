@@ -11,6 +11,8 @@
 # %% [markdown]
 # # 03 · BC: Table 3, the three compatibility metrics
 #
+# **Seeds.** Every number here comes from ONE GNN training seed (the `seed` parameter); the spread shown is over consumer seeds only. These tables therefore rank nothing: a claim that one method beats another needs >= 5 training seeds, a 95 % CI and the paired difference (`embcompat.stats`; issue #10).
+#
 # For every available data set and method: (1) the intended task's Recall@50 degradation from Keep-All (= Non-BC) in %, (2) the unintended tasks' ROC-AUC degradation of the consumers C_0 (trained once on M_0's z_0) fed the method's z~_0 = B_1∘…∘B_k(z_k) instead of the true z_0, and (3) the alignment error, mean ‖z~_0 − z_0‖₂. As in the paper, the degradations are taken after averaging over versions (and the five tasks); user tasks are reported from version 2, the others from version 1.
 #
 # Reuses notebook 02's versions and caches C_0 by config hash. Outputs: `outputs/tables/03_compatibility.csv` (tidy: one row per data set × method × version × metric, with the spread over consumer seeds), `03_compatibility.md` (the Table 3 layout per data set) and `outputs/figures/03_alignment_vs_unintended`. The last section goes beyond the paper: the full compatibility matrix of every consumer C_j (trained on version j) against every later version k, in `outputs/tables/03_compat_matrix.{csv,md}`, `03_compat_matrix_summary.{csv,md}` and `outputs/figures/03_compat_matrix`.

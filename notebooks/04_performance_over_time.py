@@ -11,6 +11,8 @@
 # %% [markdown]
 # # 04 · BC: performance over time (Figures 3 and 4)
 #
+# **Seeds.** Every number here comes from ONE GNN training seed (the `seed` parameter); the spread shown is over consumer seeds only. These tables therefore rank nothing: a claim that one method beats another needs >= 5 training seeds, a 95 % CI and the paired difference (`embcompat.stats`; issue #10).
+#
 # Figure 3: per version, (1) the intended degradation, (2) the unintended degradation (averaged over the tasks reported at that version) and (3) the alignment error, one line per method. Figure 4: BC-Aligner's degradation on each unintended task over time (error bars: std over consumer seeds).
 #
 # Reuses notebook 02's versions and 03's consumers (same config hashes). Outputs: `outputs/tables/04_over_time` (tidy, per version), `outputs/figures/04_performance_over_time`, `04_per_task_over_time`.

@@ -11,6 +11,8 @@
 # %% [markdown]
 # # 05 · BC: the λ trade-off (Figure 5)
 #
+# **Seeds.** Every number here comes from ONE GNN training seed (the `seed` parameter); the spread shown is over consumer seeds only. These tables therefore rank nothing: a claim that one method beats another needs >= 5 training seeds, a 95 % CI and the paired difference (`embcompat.stats`; issue #10).
+#
 # λ weighs the alignment loss against the intended task's BPR loss in the joint methods (Hu et al., KDD 2022, Eq. 3). The paper (Sec. 5.2, Figure 5) sweeps λ ∈ {1, 2, 4, 8, 16, 32} for Joint-NoTrans, Joint-Lin-SLoss and BC-Aligner and reports that as λ grows every method has a larger intended degradation, a smaller unintended degradation and a smaller alignment error.
 #
 # Only the joint methods are retrained per λ: λ is not part of the cache keys of M_0, Non-BC, Fix-M0 or the consumers C_0, and λ = 16 is the default, so notebook 02/03's cache serves it. `seeds` are training seeds of the GNN versions; with one seed (the demo default) the spread shown is over the consumer seeds instead (the figure titles say which).

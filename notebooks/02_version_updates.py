@@ -13,6 +13,8 @@
 #
 # Hu et al. (KDD 2022). A PinSAGE model M_k is trained on the graph at each time slice t_k (edge fractions 0.5 … 0.9); the methods of Table 3 differ in how M_k and the backward transformation B_k (d_k → d_{k-1}) are obtained: trained alone (Non-BC), B_k fitted post hoc on Non-BC's models (Post-Lin-SLoss/MLoss), trained jointly with an alignment loss (Joint-NoTrans, Joint-Lin-SLoss, BC-Aligner = multi-step loss), M_0 kept (Fix-M0) or fine-tuned (Finetune-M0). Keep-All is not a run: Non-BC's M_k for the intended task, the true z_0 for the consumers.
 #
+# **Training seeds.** `seeds` lists the training seeds (demo: 42 … 46). Each seed retrains the whole chain, M_0 included, and draws its own validation / test halves of each version's evaluation window; within one seed M_0 is shared by every method. The chains of all seeds train side by side in `workers` processes (`embcompat.backward.seeded`). Every version trains until its Recall@50 on the validation half has not improved for `patience` evaluations (demo: 8 evaluations, 16 epochs; capped at 60 epochs; joint methods only count after a 10-epoch warm-up), so a curve that ends early below has plateaued.
+#
 # Every version is cached by config hash (`outputs/cache/bc-version-*`), so notebooks 03 and 04 reuse what is trained here, and a killed run resumes at the first missing version.
 #
 # Outputs: `outputs/tables/02_recall` (tidy: Recall@K per method and version on the reported split, selected epoch, timings), `outputs/figures/02_training_curves`, `02_recall_per_version`.
@@ -30,10 +32,13 @@ dataset = None
 # Joint-NoTrans, Joint-Lin-SLoss, BC-Aligner, Fix-M0, Finetune-M0, Keep-All, and ours: Post-LS,
 # Post-Procrustes, BC-Aligner-MLP); None means all of them (embcompat.backward.evaluate.PAPER_ORDER)
 methods = None
-# seed of every GNN version (official 42) and of the held-out test split
-seed = 42
+# training seeds of the GNN versions (each also draws the held-out test halves); None means the
+# scale's (demo: 42, 43, 44, 45, 46; embcompat.config.bc.TRAIN_SEEDS)
+seeds = None
 # auto | cpu | cuda | cuda:N | mps
 device = "auto"
+# local processes training the chains side by side; None means one per CPU core (1 on a GPU)
+workers = None
 
 # %%
 import matplotlib.pyplot as plt
@@ -43,52 +48,77 @@ from IPython.display import Markdown, display
 from embcompat.backward import evaluate as E
 from embcompat.backward import experiment as X
 from embcompat.backward import plots as P
+from embcompat.backward import seeded as S
+from embcompat.backward.intended import evaluation_sizes
+from embcompat.backward.seed_tables import SEED
 from embcompat.config import check_device, get_scale
+from embcompat.config.bc import train_seeds
 from embcompat.data import assert_no_leakage
+from embcompat.params import check_int
 from embcompat.report import regen_command, save_table, savefig, set_style
 
 # validates every parameter; a bad value raises a ValueError naming the allowed ones
 sc = get_scale(scale)
 method_names = X.resolve_methods(methods)
 check_device(device, available=True)
+seed_list = train_seeds(sc.name, seeds)
+n_workers = S.default_workers(device) if workers is None else check_int(workers, "workers", minimum=1)
 name = dataset if dataset is not None else X.default_dataset()
 set_style()
-print(f"scale={sc.name} dataset={name} seed={seed} device={device}\nmethods: {method_names}")
+print(f"scale={sc.name} dataset={name} training seeds={seed_list} device={device} "
+      f"workers={n_workers}\nmethods: {method_names}")
 
 # %% [markdown]
-# ## Train (or load) every method
-# One progress bar per version; the references Non-BC and Fix-M0 always run.
+# ## Train (or load) every method, every seed
+# One bar over the chains (wave 1: Non-BC with M_0 per seed; wave 2: every other method); the references Non-BC and Fix-M0 always run.
 
 # %%
-exp = X.run_experiment(name, scale, method_names, seed=seed, device=device,
-                       consumers=False)
-assert_no_leakage(exp.graph, exp.splits)
-X.assert_same_m0(exp.results)  # M_0 is one model: same cache key, bit-identical embeddings
-assert all(e == 0.0 for e in exp.results["Fix-M0"].alignment_errors(exp.keep_all))
-assert exp.keep_all.recalls() == exp.results["Non-BC"].recalls()
-cached = sum(v.from_cache for r in exp.results.values() for v in r.versions)
-total = sum(len(r) for r in exp.results.values())
-print(f"{exp.dataset}: {len(exp.splits)} versions, dims {exp.config.dims}; {cached} of {total} "
-      f"version records loaded from the cache")
+exps = S.run_seeds(name, scale, method_names, seed_list, device=device, consumers=False,
+                   workers=n_workers)
+for exp in exps:
+    assert_no_leakage(exp.graph, exp.splits)
+    X.assert_same_m0(exp.results)  # M_0 is one model per seed: same key, bit-identical embeddings
+    assert all(e == 0.0 for e in exp.results["Fix-M0"].alignment_errors(exp.keep_all))
+    assert exp.keep_all.recalls() == exp.results["Non-BC"].recalls()
+assert len({e.results["Non-BC"][0].key for e in exps}) == len(exps)  # one M_0 per seed
+exp = exps[0]
+total = sum(len(r) for e in exps for r in e.results.values())
+print(f"{exp.dataset}: {len(exp.splits)} versions, dims {exp.config.dims}, {len(exps)} training "
+      f"seeds; {total} version records")
 
 # %%
-recall = X.recall_table(exp)
+recall = pd.concat([X.recall_table(e).assign(**{SEED: e.config.seed}) for e in exps],
+                   ignore_index=True)
 split = recall.split[recall.split != ""].iloc[0]
-cmd = regen_command("02_version_updates", sc.name,
-                    dict(dataset=dataset, methods=methods, seed=seed), defaults={"seed": 42})
+cmd = regen_command("02_version_updates", sc.name, dict(dataset=dataset, methods=methods,
+                                                        seeds=seeds))
 save_table(recall, "02_recall",
            caption=f"Intended task (Recall@K on the {split} split), selected epoch and "
-                   f"timings per method and version ({exp.dataset}, scale={sc.name}, "
-                   f"seed {seed}). Regenerate with `{cmd}`.")
-display(recall[recall.metric == "recall@50"].pivot(index="method", columns="version",
-                                                   values="value").loc[exp.methods])
+                   f"timings per method, version and training seed ({exp.dataset}, "
+                   f"scale={sc.name}, seeds {seed_list}). Regenerate with `{cmd}`.")
+r50 = recall[recall.metric == "recall@50"]
+display(r50.groupby(["method", "version"]).value.agg(["mean", "std"]).unstack("version")
+        .loc[exp.methods])
+
+# %% [markdown]
+# ## How much each evaluation rests on
+# Users and edges of each version's evaluation window and of its validation (selection) and test (reported) halves, per training seed. A Recall@50 over a few dozen users moves in steps of several points, whatever the model.
+
+# %%
+sizes = pd.concat([pd.DataFrame(evaluation_sizes(e.graph, e.splits)).assign(**{SEED: e.config.seed})
+                   for e in exps], ignore_index=True).assign(dataset=exp.dataset)
+save_table(sizes, "02_evaluation_sizes",
+           caption=f"Intended-task evaluation sizes per version, split and training seed "
+                   f"({exp.dataset}, scale={sc.name}): distinct users and edges scored. "
+                   f"Regenerate with `{cmd}`.")
+display(sizes.groupby(["version", "split"])[["users", "edges"]].agg(["min", "max"]))
 
 # %% [markdown]
 # ## Training curves
-# Recall@50 on the selection split at every evaluation (dots: the selected epoch). Post-hoc methods share Non-BC's curves, Fix-M0 only has M_0's.
+# Recall@50 on the selection split at every evaluation, one line per version and training seed (dots: the selected epoch). A line ending before the cap stopped on patience. Post-hoc methods share Non-BC's curves, Fix-M0 only has M_0's.
 
 # %%
-fig = P.plot_training_curves(exp.requested())
+fig = P.plot_training_curves([e.requested() for e in exps])
 savefig(fig, "02_training_curves")
 plt.show()
 fig = P.plot_recall_per_version(recall)

@@ -11,9 +11,9 @@
 # %% [markdown]
 # # 04 · BC: performance over time (Figures 3 and 4)
 #
-# **Seeds.** Every number here comes from ONE GNN training seed (the `seed` parameter); the spread shown is over consumer seeds only. These tables therefore rank nothing: a claim that one method beats another needs >= 5 training seeds, a 95 % CI and the paired difference (`embcompat.stats`; issue #10).
+# **Seeds.** `seeds` lists the training seeds (demo: 42 … 46; each retrains every chain, M_0 included). Every line is the mean over training seeds and its shaded band the 95 % t interval over them (the consumer seeds are averaged within each training seed first); with one seed the figures fall back to error bars of the consumer-seed std and rank nothing.
 #
-# Figure 3: per version, (1) the intended degradation, (2) the unintended degradation (averaged over the tasks reported at that version) and (3) the alignment error, one line per method. Figure 4: BC-Aligner's degradation on each unintended task over time (error bars: std over consumer seeds).
+# Figure 3: per version, (1) the intended degradation, (2) the unintended degradation (averaged over the tasks reported at that version) and (3) the alignment error, one line per method. Figure 4: BC-Aligner's degradation on each unintended task over time.
 #
 # Reuses notebook 02's versions and 03's consumers (same config hashes). Outputs: `outputs/tables/04_over_time` (tidy, per version), `outputs/figures/04_performance_over_time`, `04_per_task_over_time`.
 
@@ -30,10 +30,13 @@ dataset = None
 # Joint-NoTrans, Joint-Lin-SLoss, BC-Aligner, Fix-M0, Finetune-M0, Keep-All, and ours: Post-LS,
 # Post-Procrustes, BC-Aligner-MLP); None means all of them (embcompat.backward.evaluate.PAPER_ORDER)
 methods = None
-# seed of every GNN version (official 42) and of the held-out test split
-seed = 42
+# training seeds of the GNN versions (each also draws the held-out test halves); None means the
+# scale's (demo: 42, 43, 44, 45, 46; embcompat.config.bc.TRAIN_SEEDS)
+seeds = None
 # auto | cpu | cuda | cuda:N | mps
 device = "auto"
+# local processes training the chains side by side; None means one per CPU core (1 on a GPU)
+workers = None
 
 # %%
 import matplotlib.pyplot as plt
@@ -43,6 +46,10 @@ from IPython.display import Markdown, display
 from embcompat.backward import evaluate as E
 from embcompat.backward import experiment as X
 from embcompat.backward import plots as P
+from embcompat.backward import seed_tables as T
+from embcompat.backward import seeded as S
+from embcompat.config.bc import train_seeds
+from embcompat.params import check_int
 from embcompat.config import check_device, get_scale
 from embcompat.data import assert_no_leakage
 from embcompat.report import regen_command, save_table, savefig, set_style
@@ -51,33 +58,45 @@ from embcompat.report import regen_command, save_table, savefig, set_style
 sc = get_scale(scale)
 method_names = X.resolve_methods(methods)
 check_device(device, available=True)
+seed_list = train_seeds(sc.name, seeds)
+n_workers = S.default_workers(device) if workers is None else check_int(workers, "workers", minimum=1)
 name = dataset if dataset is not None else X.default_dataset()
 set_style()
-print(f"scale={sc.name} dataset={name} seed={seed} device={device}\nmethods: {method_names}")
+print(f"scale={sc.name} dataset={name} training seeds={seed_list} device={device} "
+      f"workers={n_workers}\nmethods: {method_names}")
 
 # %%
-exp = X.run_experiment(name, scale, method_names, seed=seed, device=device)
-assert_no_leakage(exp.graph, exp.splits)
-X.assert_same_m0(exp.results)  # M_0 is one model: same cache key, bit-identical embeddings
-assert all(e == 0.0 for e in exp.results["Fix-M0"].alignment_errors(exp.keep_all))
-assert exp.keep_all.recalls() == exp.results["Non-BC"].recalls()
-cached = sum(v.from_cache for r in exp.results.values() for v in r.versions)
-total = sum(len(r) for r in exp.results.values())
-print(f"{exp.dataset}: {len(exp.splits)} versions, dims {exp.config.dims}; {cached} of {total} "
-      f"version records loaded from the cache")
-tidy = exp.evaluate()
-E.assert_reference_invariants(tidy)  # Fix-M0 alignment 0, Keep-All degradation 0
+exps = S.run_seeds(name, scale, method_names, seed_list, device=device, workers=n_workers)
+tidy = []
+for exp in exps:
+    assert_no_leakage(exp.graph, exp.splits)
+    X.assert_same_m0(exp.results)  # M_0 is one model per seed: same key, bit-identical embeddings
+    assert all(e == 0.0 for e in exp.results["Fix-M0"].alignment_errors(exp.keep_all))
+    assert exp.keep_all.recalls() == exp.results["Non-BC"].recalls()
+    t = exp.evaluate()
+    E.assert_reference_invariants(t)  # Fix-M0 alignment 0, Keep-All degradation 0
+    tidy.append(T.with_seed(t, exp.config.seed))
+tidy = pd.concat(tidy, ignore_index=True)
+exp = exps[0]
+print(f"{exp.dataset}: {len(exp.splits)} versions, dims {exp.config.dims}, training seeds "
+      f"{seed_list}")
 
 # %%
 over_time = tidy[tidy.version != "avg"].reset_index(drop=True)
 cmd = regen_command("04_performance_over_time", sc.name,
-                    dict(dataset=dataset, methods=methods, seed=seed), defaults={"seed": 42})
+                    dict(dataset=dataset, methods=methods, seeds=seeds))
 save_table(over_time, "04_over_time",
-           caption=f"The three metrics per version ({exp.dataset}, scale={sc.name}, GNN seed "
-                   f"{seed}, {len(exp.consumer_config.seeds)} consumer seeds; degradations in % "
-                   f"from Keep-All). Regenerate with `{cmd}`.")
-display(over_time[over_time.metric.isin([E.INTENDED_DEG, E.UNINTENDED_DEG, E.ALIGN])]
-        .pivot_table(index=["method", "metric"], columns="version", values="value"))
+           caption=f"The three metrics per version and training seed ({exp.dataset}, "
+                   f"scale={sc.name}, {T.claim_seeds(len(seed_list))} {seed_list}, "
+                   f"{len(exp.consumer_config.seeds)} consumer seeds each; degradations in % from "
+                   f"Keep-All). `04_over_time_ci` has the mean and 95 % interval over training "
+                   f"seeds. Regenerate with `{cmd}`.")
+bands = pd.concat([T.version_ci(tidy, m).assign(metric=m)
+                   for m in (E.INTENDED_DEG, E.UNINTENDED_DEG, E.ALIGN)], ignore_index=True)
+save_table(bands, "04_over_time_ci",
+           caption=f"Mean and 95 % t interval over training seeds per version ({exp.dataset}, "
+                   f"scale={sc.name}, {T.claim_seeds(len(seed_list))}). Regenerate with `{cmd}`.")
+display(bands.pivot_table(index=["method", "metric"], columns="version", values="mean"))
 
 # %%
 fig = P.plot_over_time(tidy, times=exp.config.times[:-1])

@@ -26,27 +26,43 @@ def expected_metrics(version: str) -> set[str]:
 @pytest.mark.slow
 def test_03_one_row_per_method_version_metric_and_keep_all_is_zero(tmp_path):
     out = run_notebook("03_compatibility_tables.ipynb", tmp_path, datasets=["synthetic"],
-                       methods=list(reversed(METHODS)), seed=7, device="cpu")
+                       methods=list(reversed(METHODS)), seeds=[7, 8], device="cpu")
     t = pd.read_csv(out / "tables" / "03_compatibility.csv", dtype={"version": str})
-    assert list(t.columns) == ["dataset", "method", "version", "metric", "value", "std", "n_seeds"]
-    assert set(t.dataset) == {"synthetic"}
+    assert list(t.columns) == ["dataset", "method", "version", "metric", "value", "std", "n_seeds",
+                               "train_seed"]
+    assert set(t.dataset) == {"synthetic"} and set(t.train_seed) == {7, 8}
     assert list(dict.fromkeys(t.method)) == ["Keep-All", "Fix-M0", "Post-Lin-MLoss", "BC-Aligner"]
-    assert not t.duplicated(["method", "version", "metric"]).any()
-    for (m, v), g in t.groupby(["method", "version"]):
-        assert set(g.metric) == expected_metrics(v), (m, v)
+    assert not t.duplicated(["train_seed", "method", "version", "metric"]).any()
+    for (m, v, s), g in t.groupby(["method", "version", "train_seed"]):
+        assert set(g.metric) == expected_metrics(v), (m, v, s)
+    # another seed is another chain: other numbers for every trained method
+    a, b = (t[(t.train_seed == s) & (t.method == "BC-Aligner") & (t.version == "avg")]
+            .set_index("metric").value for s in (7, 8))
+    assert a["alignment_error"] != b["alignment_error"]
+    ci = pd.read_csv(out / "tables" / "03_compatibility_ci.csv")
+    assert (ci.n_train_seeds == 2).all() and ci["(1)+(2)_%_ci"].notna().all()
+    bca = ci[ci.method == "BC-Aligner"].iloc[0]
+    per_seed = [t[(t.train_seed == s) & (t.method == "BC-Aligner") & (t.version == "avg")
+                  & (t.metric == "alignment_error")].value.iloc[0] for s in (7, 8)]
+    assert bca["alignment_error"] == pytest.approx(sum(per_seed) / 2)
+    paired = pd.read_csv(out / "tables" / "03_paired.csv")
+    assert set(paired.method) == {"Keep-All", "Fix-M0", "Post-Lin-MLoss"}
+    assert (paired.verdict == "too few seeds").all() and (paired.n == 2).all()
     assert set(t.version) == {"0", "1", "2", "3", "4", "avg"}
     keep = t[t.method == "Keep-All"]
     assert (keep[keep.metric.str.contains("degradation")].value == 0.0).all()
     assert (t[(t.method == "Fix-M0") & (t.metric == "alignment_error")].value == 0.0).all()
     # post-hoc keeps Non-BC's models: no intended degradation, but its z~_0 is not M_0's
-    post = t[t.method == "Post-Lin-MLoss"].set_index(["version", "metric"]).value
-    assert post["avg", "intended_degradation_%"] == 0.0
-    assert post["4", "alignment_error"] > 0
+    post = t[t.method == "Post-Lin-MLoss"].set_index(["train_seed", "version", "metric"]).value
+    for s in (7, 8):
+        assert post[s, "avg", "intended_degradation_%"] == 0.0
+        assert post[s, "4", "alignment_error"] > 0
     auc = t[t.metric.str.startswith("unintended_auc")]
     assert auc.value.between(0, 1).all() and (auc.n_seeds == 2).all()  # smoke: 2 consumer seeds
     md = (out / "tables" / "03_compatibility.md").read_text()
     assert "### synthetic" in md and "BC-Aligner" in md and "scale=smoke" in md
-    assert "consumer seeds per task: 2" in md and '"seed": 7' in md
+    assert "2 consumer seeds per task" in md and '"seeds": [7, 8]' in md and " ± " in md
+    assert "fewer than 5: no claim" in md
     assert (out / "figures" / "03_alignment_vs_unintended.png").stat().st_size > 1000
     # the full compatibility matrix: C_0..C_3 on every later version, per method and task
     mx = pd.read_csv(out / "tables" / "03_compat_matrix.csv")
@@ -58,6 +74,22 @@ def test_03_one_row_per_method_version_metric_and_keep_all_is_zero(tmp_path):
     assert sorted(summary.method) == sorted(METHODS) and (summary.n_cells == 10).all()
     assert "C_0" in (out / "tables" / "03_compat_matrix.md").read_text()
     assert (out / "figures" / "03_compat_matrix.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_02_and_04_carry_every_training_seed(tmp_path):
+    out = run_notebook("02_version_updates.ipynb", tmp_path, dataset="synthetic",
+                       methods=["BC-Aligner"], seeds=[5, 6], device="cpu", workers=1)
+    r = pd.read_csv(out / "tables" / "02_recall.csv")
+    assert set(r.train_seed) == {5, 6} and set(r.method) == {"BC-Aligner"}
+    sizes = pd.read_csv(out / "tables" / "02_evaluation_sizes.csv")
+    assert set(sizes.split) == {"eval", "val", "test"} and (sizes.users > 0).all()
+    assert set(sizes.train_seed) == {5, 6}
+    out = run_notebook("04_performance_over_time.ipynb", tmp_path, dataset="synthetic",
+                       methods=["BC-Aligner"], seeds=[5, 6], device="cpu", workers=1)
+    bands = pd.read_csv(out / "tables" / "04_over_time_ci.csv")
+    assert (bands.n == 2).all() and (bands.lo <= bands["mean"]).all()
+    assert (out / "figures" / "04_performance_over_time.png").stat().st_size > 1000
 
 
 def test_02_rejects_an_unknown_method_naming_the_allowed_ones(tmp_path):

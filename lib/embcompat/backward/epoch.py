@@ -11,7 +11,11 @@ snap-stanford/bc-emb (read, not copied):
   earlier ``B``'s (computed once per node, weighted by its count in the batch: the same loss);
 * every ``eval_every`` epochs the model (eval mode) embeds every node, Recall@K is measured, and the
   best epoch by Recall@50 (strictly better; joint methods only after ``select_after``) is kept:
-  its weights, its ``B`` and its embeddings.
+  its weights, its ``B`` and its embeddings;
+* with ``patience`` (not in the official code, which always runs every epoch): training stops once
+  ``patience`` evaluations in a row inside the selection window have not beaten the best. The
+  selected epoch is the same as without ``patience`` whenever the full run would not have found a
+  better one later; a run that stops records ``stopped_epoch``.
 """
 from __future__ import annotations
 
@@ -102,6 +106,7 @@ class FitResult:
         best_epoch: the selected epoch.
         epoch_seconds: wall seconds of each training epoch (without evaluation).
         eval_seconds: total wall seconds spent evaluating.
+        stopped_epoch: the last epoch trained (``epochs`` unless ``patience`` stopped it).
     """
 
     state: dict
@@ -114,6 +119,7 @@ class FitResult:
     best_epoch: int
     epoch_seconds: list[float]
     eval_seconds: float
+    stopped_epoch: int = 0
 
 
 @torch.no_grad()
@@ -133,7 +139,7 @@ def _cpu_state(module: nn.Module) -> dict:
 def fit_version(model: PinSAGE, g: VersionGraph, sampler: BPRSampler, evaluator: VersionEvaluator,
                 *, epochs: int, lr: float, reg: float, eval_every: int, select_after: int = 0,
                 alignment: Alignment | None = None, lr_trans: float = 1e-3,
-                generator: torch.Generator, bar=None) -> FitResult:
+                patience: int | None = None, generator: torch.Generator, bar=None) -> FitResult:
     """Train ``model`` (and ``alignment.B``) on one version; keep the best epoch by Recall@50.
 
     Args:
@@ -148,6 +154,8 @@ def fit_version(model: PinSAGE, g: VersionGraph, sampler: BPRSampler, evaluator:
         select_after: only epochs ``> select_after`` are eligible (joint methods: 50).
         alignment: the joint alignment term, or None.
         lr_trans: Adam learning rate of ``B_k`` (already scaled).
+        patience: stop after this many evaluations in a row (epochs ``> select_after``) without a
+            new best Recall@50; ``None`` runs every epoch (official).
         generator: the sampling generator (CPU).
         bar: an optional tqdm bar, advanced once per epoch.
 
@@ -159,7 +167,7 @@ def fit_version(model: PinSAGE, g: VersionGraph, sampler: BPRSampler, evaluator:
     if trainable_B:
         groups.append({"params": list(alignment.B.parameters()), "lr": lr_trans})
     opt = torch.optim.Adam(groups)
-    best, best_r = None, -1.0
+    best, best_r, stale = None, -1.0, 0
     history, epoch_seconds, eval_seconds = [], [], 0.0
     for epoch in range(1, epochs + 1):
         model.train()
@@ -187,8 +195,9 @@ def fit_version(model: PinSAGE, g: VersionGraph, sampler: BPRSampler, evaluator:
             row.update({f"recall@{k}": v for k, v in rec.items()})
             if alignment is not None:
                 row["align_mse_user"], row["align_mse_item"] = alignment.mse(ue, ie)
+            stale += epoch > select_after
             if epoch > select_after and rec[50] > best_r:
-                best_r = rec[50]
+                best_r, stale = rec[50], 0
                 test = evaluator(ue, ie, "test") if evaluator.heldout_test else None
                 B = None
                 if trainable_B and is_linear(alignment.B):
@@ -203,9 +212,14 @@ def fit_version(model: PinSAGE, g: VersionGraph, sampler: BPRSampler, evaluator:
         history.append(row)
         if bar is not None:
             bar.update(1)
+        if patience is not None and stale >= patience:
+            if bar is not None:
+                bar.update(epochs - epoch)  # the bar ends where the run does
+            break
     if best is None:  # pragma: no cover - prevented by BCTrainConfig.validate
         raise RuntimeError(f"no epoch in ({select_after}, {epochs}] was evaluated")
-    return FitResult(history=history, epoch_seconds=epoch_seconds, eval_seconds=eval_seconds, **best)
+    return FitResult(history=history, epoch_seconds=epoch_seconds, eval_seconds=eval_seconds,
+                     stopped_epoch=epoch, **best)
 
 
 def copy_model(model: PinSAGE) -> PinSAGE:

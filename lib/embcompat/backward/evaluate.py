@@ -40,7 +40,7 @@ from embcompat.backward.results import VersionsResult
 from embcompat.backward.tasks import TaskData
 
 __all__ = ["PAPER_ORDER", "TIDY_COLUMNS", "INTENDED", "INTENDED_DEG", "UNINTENDED",
-           "UNINTENDED_DEG", "ALIGN", "task_metric", "rel_deg", "unintended_aucs", "method_rows",
+           "UNINTENDED_DEG", "ALIGN", "SEED", "task_metric", "rel_deg", "unintended_aucs", "method_rows",
            "evaluate_methods", "table3", "alignment_vs_unintended", "pearson",
            "assert_reference_invariants"]
 
@@ -55,6 +55,8 @@ INTENDED_DEG = "intended_degradation_%"
 UNINTENDED = "unintended_auc"
 UNINTENDED_DEG = "unintended_degradation_%"
 ALIGN = "alignment_error"
+#: The training-seed column of a tidy frame that stacks several seeds (:mod:`.seed_tables`).
+SEED = "train_seed"
 
 AUCs = Mapping[str, Mapping[int, Sequence[float]]]
 
@@ -226,17 +228,20 @@ def alignment_vs_unintended(tidy: pd.DataFrame, *, exclude: Sequence[str] = ("Ke
     """Per (dataset, method, version) points of alignment error vs unintended degradation.
 
     Only versions with unintended rows (``k >= 1``; not the averages). Keep-All is left out by
-    default: it is Fix-M0's ``z_0`` again, not a run of its own.
+    default: it is Fix-M0's ``z_0`` again, not a run of its own. A frame with a :data:`SEED`
+    column gives one point per training seed too.
 
     Returns:
-        Columns ``dataset, method, version, alignment_error, unintended_degradation_%``.
+        Columns ``dataset, method, version, [train_seed,] alignment_error,
+        unintended_degradation_%``.
     """
     t = tidy[(tidy.version != "avg") & tidy.metric.isin([ALIGN, UNINTENDED_DEG])
              & ~tidy.method.isin(list(exclude))]
-    wide = t.pivot_table(index=["dataset", "method", "version"], columns="metric", values="value",
+    index = ["dataset", "method", "version"] + ([SEED] if SEED in tidy.columns else [])
+    wide = t.pivot_table(index=index, columns="metric", values="value",
                          aggfunc="first").dropna().reset_index()
     wide.columns.name = None
-    return wide[["dataset", "method", "version", ALIGN, UNINTENDED_DEG]]
+    return wide[[*index, ALIGN, UNINTENDED_DEG]]
 
 
 def pearson(x: Sequence[float], y: Sequence[float]) -> float:

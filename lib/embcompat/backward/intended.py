@@ -17,7 +17,7 @@ from embcompat.data.graphs import InteractionGraph
 from embcompat.data.splits import VersionSplit
 from embcompat.metrics.recall import recall_at_k
 
-__all__ = ["VersionEvaluator", "evaluate_version", "WHICH"]
+__all__ = ["VersionEvaluator", "evaluate_version", "evaluation_sizes", "WHICH"]
 
 WHICH = ("eval", "val", "test")
 
@@ -96,3 +96,22 @@ def evaluate_version(user_emb: Tensor, item_emb: Tensor, graph: InteractionGraph
     ev = VersionEvaluator(graph, split, heldout_test=which != "eval", ks=ks,
                           device=user_emb.device)
     return ev(user_emb, item_emb, which)
+
+
+def evaluation_sizes(graph: InteractionGraph, splits: Sequence[VersionSplit]) -> list[dict]:
+    """How much each version's intended-task evaluation rests on: per version and split
+    (``eval``, and ``val`` / ``test`` where the splits hold them), the distinct users and the
+    edges scored. A Recall@50 over a few dozen users moves in steps of a few points.
+
+    Returns:
+        One dict per (version, split): ``version, split, users, edges``.
+    """
+    rows = []
+    for s in splits:
+        for which, idx in (("eval", s.eval_idx), ("val", s.val_idx), ("test", s.test_idx)):
+            if idx is None:
+                continue
+            users = graph.user[idx.to(graph.user.device)]
+            rows.append({"version": s.k, "split": which, "users": int(torch.unique(users).numel()),
+                         "edges": int(idx.numel())})
+    return rows

@@ -43,7 +43,7 @@ class SweepScale:
 #: Per-scale defaults.
 SWEEP_SCALES: dict[str, SweepScale] = {
     "smoke": SweepScale(datasets=("synthetic",), lambdas=(1.0, 4.0, 16.0), seeds=(42, 43)),
-    "demo": SweepScale(datasets=("amazon-2014-hin", "movielens-latest-small"), seeds=(42,),
+    "demo": SweepScale(datasets=("amazon-2014-hin", "movielens-latest-small"), seeds=(42, 43, 44),
                        workers=2),
     "paper": SweepScale(datasets=("amazon2018-musical-instruments",), lambdas=PAPER_LAMBDAS,
                         seeds=(42, 43, 44)),

@@ -162,3 +162,42 @@ def test_training_seed_changes_m0_and_the_same_seed_reproduces_bit_for_bit(setup
     assert first[0].key != other[0].key
     assert not torch.allclose(first[0].z_user, other[0].z_user)
     assert not torch.allclose(first[-1].B, other[-1].B)
+
+
+def _stop_epoch(history: list[dict], patience: int, select_after: int) -> int:
+    """Where a run with ``patience`` stops, read off the full run's history by hand."""
+    best, stale = -1.0, 0
+    for h in history:
+        if "recall@50" not in h or h["epoch"] <= select_after:
+            continue
+        if h["recall@50"] > best:
+            best, stale = h["recall@50"], 0
+        else:
+            stale += 1
+            if stale >= patience:
+                return h["epoch"]
+    return history[-1]["epoch"]
+
+
+@pytest.mark.parametrize("method", ["Non-BC", "BC-Aligner"])
+def test_patience_stops_where_the_full_run_stalls_and_keeps_its_prefix(setup, method):
+    g, splits, cfg = setup
+    full_cfg = replace(cfg, epochs=12, eval_every=1, patience=None, select_start=3)
+    full = train_versions(method, g, splits, full_cfg, cache=False, progress=False)
+    stopped = train_versions(method, g, splits, replace(full_cfg, patience=1), cache=False,
+                             progress=False)
+    some_stopped = False
+    for a, b in zip(full.versions, stopped.versions):
+        after = full_cfg.select_start if method == "BC-Aligner" and a.k > 0 else 0
+        end = _stop_epoch(a.history, 1, after)
+        assert b.history[-1]["epoch"] == end
+        assert b.history == a.history[:end]  # the same seed trains identically up to the stop
+        best = max((h for h in a.history[:end] if h["epoch"] > after and "recall@50" in h),
+                   key=lambda h: (h["recall@50"], -h["epoch"]))
+        assert b.best_epoch == best["epoch"]
+        some_stopped |= end < full_cfg.epochs
+        if method != "Non-BC" and end < full_cfg.epochs:
+            break  # a joint v_{k+1} builds on this (now other) version: no longer comparable
+    assert some_stopped  # the test exercises a stop, not only the cap
+    with pytest.raises(ValueError, match="patience"):
+        replace(cfg, patience=0)

@@ -11,13 +11,13 @@
 # %% [markdown]
 # # 05 · BC: the λ trade-off (Figure 5)
 #
-# **Seeds.** At demo scale `seeds` defaults to ONE GNN training seed (42), and the committed tables were made so. These tables therefore rank nothing: a claim that one method beats another needs >= 5 training seeds, a 95 % CI and the paired difference (`embcompat.stats`; issue #10).
+# **Seeds.** At demo scale `seeds` defaults to three training seeds (42, 43, 44; notebooks 02-04 train 42-46, so λ = 16 and the references come from their cache). Three seeds give a spread but decide nothing: a claim needs >= 5 training seeds, a 95 % CI and the paired difference (`embcompat.stats`). **The committed `05_*` outputs predate #10**: they were made with one seed and the earlier demo protocol (64-128 dims, a fixed 30 epochs) and have not been regenerated with the current one.
 #
 # λ weighs the alignment loss against the intended task's BPR loss in the joint methods (Hu et al., KDD 2022, Eq. 3). The paper (Sec. 5.2, Figure 5) sweeps λ ∈ {1, 2, 4, 8, 16, 32} for Joint-NoTrans, Joint-Lin-SLoss and BC-Aligner and reports that as λ grows every method has a larger intended degradation, a smaller unintended degradation and a smaller alignment error.
 #
-# Only the joint methods are retrained per λ: λ is not part of the cache keys of M_0, Non-BC, Fix-M0 or the consumers C_0, and λ = 16 is the default, so notebook 02/03's cache serves it. `seeds` are training seeds of the GNN versions; with one seed (the demo default) the spread shown is over the consumer seeds instead (the figure titles say which).
+# Only the joint methods are retrained per λ: λ is not part of the cache keys of M_0, Non-BC, Fix-M0 or the consumers C_0, and λ = 16 is the default, so notebook 02/03's cache serves it. `seeds` are training seeds of the GNN versions; with one seed the spread shown is over the consumer seeds instead (the figure titles say which).
 #
-# The joint methods keep their best epoch by validation Recall@50, counted only after `select_start` epochs. The demo uses 15 of 30. The official 10 % would be epoch 3; larger λ makes Recall peak earlier, before the alignment has converged, and with selection after epoch 3 the alignment and unintended curves came out flat or reversed. `docs/deviations.md` has the measurement. `-p select_start 3` reproduces it, and retrains only the joint methods.
+# The joint methods keep their best epoch by validation Recall@50, counted only after `select_start` epochs. The demo uses a 10-epoch warm-up (then patience-stopped training, capped at 60 epochs; before #10: 15 of a fixed 30). The official 10 % would be epoch 3; larger λ makes Recall peak earlier, before the alignment has converged, and with selection after epoch 3 the alignment and unintended curves came out flat or reversed. `docs/deviations.md` has the measurement. `-p select_start 3` reproduces it, and retrains only the joint methods.
 #
 # Outputs: `outputs/tables/05_lambda_sweep` (one row per data set × method × λ × metric, averaged over versions and tasks as in Table 3; λ empty: the λ-independent references Non-BC and Fix-M0), `05_lambda_sweep_per_version` (the same per version, for the explorer), `05_monotonicity` (does each metric move with λ in the paper's direction?), figures `05_lambda_sweep` (Figure 5), `05_pareto` and `05_explorer`.
 
@@ -37,10 +37,11 @@ methods = None
 # the λ grid: a list, a string "[1, 4, 16]" or "1,4,16", or one number; every λ > 0;
 # None means the scale's default (demo and paper: 1, 2, 4, 8, 16, 32)
 lambdas = None
-# training seeds of the GNN versions (official 42); None means the scale's default (demo: 42 only)
+# training seeds of the GNN versions (official 42); None means the scale's default (demo: 42, 43, 44)
 seeds = None
-# joint methods select their best epoch only after this one; None means the scale's (demo: 15 of
-# 30 epochs; paper: 50 of 500, the official); another value retrains only the joint methods
+# joint methods select their best epoch only after this one; None means the scale's (demo: 10,
+# then patience, cap 60 epochs; paper: 50 of 500, the official); another value retrains only the
+# joint methods
 select_start = None
 # worker processes training the (method, λ) chains side by side; None means the scale's
 # default (demo: 2, one per core of our 2-core CPU); with executor "ray", an optional cap on the

@@ -32,8 +32,9 @@ movielens-latest-small's intended Recall@50 is erratic between versions (each te
 about 35-50 users), so read its trends with care; amazon-2014-hin has thousands of test edges per
 version.
 
-The demo uses **one training seed** (42, notebook 02's), so ``std`` is NaN there and the figures
-show the consumer-seed spread instead (their captions say which). No epoch override: changing the
+The demo uses three training seeds (42-44, the first three of notebooks 02-04's, whose cache holds
+their λ = 16 runs and references); with one seed ``std`` is NaN and the figures show the
+consumer-seed spread instead (their captions say which). No epoch override: changing the
 epochs changes every cache key and would retrain the references (``epochs`` exists for users who
 accept that). ``paper`` is the paper's protocol (Musical Instruments, the full grid) with three
 training seeds.

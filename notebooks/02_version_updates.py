@@ -50,6 +50,7 @@ from embcompat.backward import experiment as X
 from embcompat.backward import plots as P
 from embcompat.backward import seeded as S
 from embcompat.backward.intended import evaluation_sizes
+from embcompat.backward.methods import get_method
 from embcompat.backward.seed_tables import SEED
 from embcompat.config import check_device, get_scale
 from embcompat.config.bc import train_seeds
@@ -99,6 +100,23 @@ save_table(recall, "02_recall",
 r50 = recall[recall.metric == "recall@50"]
 display(r50.groupby(["method", "version"]).value.agg(["mean", "std"]).unstack("version")
         .loc[exp.methods])
+
+# %% [markdown]
+# ## Where training stopped
+# Per method and version, over the training seeds: the last epoch trained (below the cap: stopped after `patience` evaluations without a new best validation Recall@50) and the selected epoch. A version that ran to the cap was still improving when it was cut off.
+
+# %%
+cfg0 = exp.config
+stops = recall[recall.metric.isin(["epochs_trained", "best_epoch"])].pivot_table(
+    index=["method", "version"], columns="metric", values="value", aggfunc=["min", "max"])
+display(stops.loc[[m for m in exp.methods if m in stops.index.get_level_values(0)]])
+trains = [m for m in exp.methods if get_method(m).kind in ("independent", "joint", "finetune")]
+own = recall[(recall.metric == "epochs_trained") & recall.method.isin(trains)]
+cap = own.method.map(lambda m: cfg0.finetune_epochs if m == "Finetune-M0" else cfg0.epochs)
+cap = cap.where(own.version > 0, cfg0.epochs)
+print(f"{int((own.value >= cap).sum())} of {len(own)} (method, version, seed) rows ran to the cap "
+      f"({cfg0.epochs} epochs, Finetune-M0 {cfg0.finetune_epochs}); patience {cfg0.patience} "
+      f"evaluations of every {cfg0.eval_every} epochs")
 
 # %% [markdown]
 # ## How much each evaluation rests on

@@ -186,7 +186,8 @@ def recall_table(exp: BCExperiment) -> pd.DataFrame:
     for m in exp.methods:
         for rec in exp.results[m].summary():
             for key, value in rec.items():
-                if key.startswith("recall@") or key in ("best_epoch", "sec_per_epoch", "train_seconds"):
+                if key.startswith("recall@") or key in ("best_epoch", "epochs_trained",
+                                                        "sec_per_epoch", "train_seconds"):
                     rows.append({"dataset": exp.dataset, "method": m, "version": rec["version"],
                                  "metric": key, "value": float(value),
                                  "split": split if key.startswith("recall@") else ""})

@@ -188,11 +188,13 @@ class VersionsResult:
         return out
 
     def summary(self) -> list[dict]:
-        """Tidy rows (one per version): recall@K, selected epoch, timings, cache status."""
+        """Tidy rows (one per version): recall@K, selected and last trained epoch (below the cap:
+        stopped by patience; the model's own, or the one it reuses), timings, cache status."""
         rows = []
         for v in self.versions:
             row = {"method": self.method.name, "dataset": self.dataset, "version": v.k,
                    "dim": v.dim, "layers": v.layers, "best_epoch": v.best_epoch,
+                   "epochs_trained": v.history[-1]["epoch"] if v.history else float("nan"),
                    "sec_per_epoch": v.sec_per_epoch, "train_seconds": v.train_seconds,
                    "from_cache": v.from_cache}
             row.update({f"recall@{k}": r for k, r in v.reported_recall.items()})

@@ -8,6 +8,7 @@ import pytest
 
 from embcompat.backward import sweep as S
 from embcompat.backward import sweep_analysis as SA
+from embcompat.config.bc import TRAIN_SEEDS
 from embcompat.config.sweep import JOINT_METHODS, PAPER_LAMBDAS, SWEEP_SCALES
 from embcompat.backward.evaluate import ALIGN, INTENDED_DEG, UNINTENDED_DEG
 from embcompat.backward.experiment import run_experiment
@@ -61,7 +62,8 @@ def test_monotone_report_directions_and_violations():
 
 def test_resolve_sweep_defaults_and_strings():
     demo = S.resolve_sweep("demo")
-    assert demo == SWEEP_SCALES["demo"] and demo.seeds == (42,)
+    assert demo == SWEEP_SCALES["demo"] and demo.seeds == (42, 43, 44)
+    assert set(demo.seeds) <= set(TRAIN_SEEDS["demo"])  # notebook 02-04's cache serves λ = 16
     assert 16.0 in demo.lambdas                                 # λ = 16 is notebook 02/03's: free
     got = S.resolve_sweep("smoke", datasets="synthetic", methods="joint-linear-mloss,Joint-NoTrans",
                           lambdas="[4, 1]", seeds="7")

@@ -50,8 +50,7 @@ from embcompat.backward import experiment as X
 from embcompat.backward import plots as P
 from embcompat.backward import seeded as S
 from embcompat.backward.intended import evaluation_sizes
-from embcompat.backward.methods import get_method
-from embcompat.backward.seed_tables import SEED
+from embcompat.backward.seed_tables import SEED, count_train_seeds
 from embcompat.config import check_device, get_scale
 from embcompat.config.bc import train_seeds
 from embcompat.data import assert_no_leakage
@@ -93,7 +92,7 @@ recall = pd.concat([X.recall_table(e).assign(**{SEED: e.config.seed}) for e in e
 split = recall.split[recall.split != ""].iloc[0]
 cmd = regen_command("02_version_updates", sc.name, dict(dataset=dataset, methods=methods,
                                                         seeds=seeds))
-save_table(recall, "02_recall",
+save_table(count_train_seeds(recall), "02_recall",
            caption=f"Intended task (Recall@K on the {split} split), selected epoch and "
                    f"timings per method, version and training seed ({exp.dataset}, "
                    f"scale={sc.name}, seeds {seed_list}). Regenerate with `{cmd}`.")
@@ -110,11 +109,8 @@ cfg0 = exp.config
 stops = recall[recall.metric.isin(["epochs_trained", "best_epoch"])].pivot_table(
     index=["method", "version"], columns="metric", values="value", aggfunc=["min", "max"])
 display(stops.loc[[m for m in exp.methods if m in stops.index.get_level_values(0)]])
-trains = [m for m in exp.methods if get_method(m).kind in ("independent", "joint", "finetune")]
-own = recall[(recall.metric == "epochs_trained") & recall.method.isin(trains)]
-cap = own.method.map(lambda m: cfg0.finetune_epochs if m == "Finetune-M0" else cfg0.epochs)
-cap = cap.where(own.version > 0, cfg0.epochs)
-print(f"{int((own.value >= cap).sum())} of {len(own)} (method, version, seed) rows ran to the cap "
+own = X.stopping_rows(recall, cfg0)
+print(f"{int(own.at_cap.sum())} of {len(own)} (method, version, seed) rows ran to the cap "
       f"({cfg0.epochs} epochs, Finetune-M0 {cfg0.finetune_epochs}); patience {cfg0.patience} "
       f"evaluations of every {cfg0.eval_every} epochs")
 

@@ -85,7 +85,7 @@ print(f"{exp.dataset}: {len(exp.splits)} versions, dims {exp.config.dims}, train
 over_time = tidy[tidy.version != "avg"].reset_index(drop=True)
 cmd = regen_command("04_performance_over_time", sc.name,
                     dict(dataset=dataset, methods=methods, seeds=seeds))
-save_table(over_time, "04_over_time",
+save_table(T.count_train_seeds(over_time), "04_over_time",
            caption=f"The three metrics per version and training seed ({exp.dataset}, "
                    f"scale={sc.name}, {T.claim_seeds(len(seed_list))} {seed_list}, "
                    f"{len(exp.consumer_config.seeds)} consumer seeds each; degradations in % from "

@@ -42,7 +42,7 @@ def test_intended_degradation_per_version_and_average_of_the_averages():
     assert t.loc[("avg", INTENDED), "value"] == pytest.approx(0.1)
     assert t.loc[("avg", ALIGN), "value"] == pytest.approx(0.5)  # version 0 counts (official)
     assert t.loc[("2", ALIGN), "value"] == 1.0
-    assert t.loc[("1", INTENDED), "n_seeds"] == 1 and math.isnan(t.loc[("1", INTENDED), "std"])
+    assert t.loc[("1", INTENDED), "n_consumer_seeds"] == 1 and math.isnan(t.loc[("1", INTENDED), "std"])
 
 
 def test_unintended_per_task_per_version_with_seed_spread():
@@ -53,7 +53,7 @@ def test_unintended_per_task_per_version_with_seed_spread():
     assert t.loc[("1", edge), "value"] == pytest.approx(-12.5)
     # per-seed degradations are -25 and 0 (paired seeds)
     assert t.loc[("1", edge), "std"] == pytest.approx(np.std([-25.0, 0.0], ddof=1))
-    assert t.loc[("1", edge), "n_seeds"] == 2
+    assert t.loc[("1", edge), "n_consumer_seeds"] == 2
     # user tasks are only reported where given (k >= 2): no version-1 row for them
     assert ("1", task_metric(UNINTENDED_DEG, "user-activity")) not in t.index
     # no unintended rows at version 0
@@ -186,7 +186,7 @@ def test_noisy_z0_degrades_and_aligns_worse(fake):
     assert t["Fix-M0", "1", INTENDED_DEG] == pytest.approx(100 * -0.1 / test[1])
     assert t["Fix-M0", "avg", INTENDED_DEG] == pytest.approx(
         100 * (np.mean(test) - 0.2 / 3 - np.mean(test)) / np.mean(test))
-    assert (tidy[tidy.metric == UNINTENDED].n_seeds == 3).all()
+    assert (tidy[tidy.metric == UNINTENDED].n_consumer_seeds == 3).all()
     assert not tidy.duplicated(["dataset", "method", "version", "metric"]).any()
 
 
@@ -201,7 +201,7 @@ def test_table3_layout_in_paper_order(fake):
     assert 50 < row.loc["Keep-All", "AUC_%"] <= 100
     assert row.loc["BC-Aligner", "(1)+(2)_%"] == pytest.approx(
         row.loc["BC-Aligner", "intended_%"] + row.loc["BC-Aligner", "unintended_%"])
-    assert (t3.n_seeds == 3).all()
+    assert (t3.n_consumer_seeds == 3).all()
 
 
 def test_alignment_vs_unintended_points_and_pearson(fake):

@@ -28,8 +28,9 @@ def test_03_one_row_per_method_version_metric_and_keep_all_is_zero(tmp_path):
     out = run_notebook("03_compatibility_tables.ipynb", tmp_path, datasets=["synthetic"],
                        methods=list(reversed(METHODS)), seeds=[7, 8], device="cpu")
     t = pd.read_csv(out / "tables" / "03_compatibility.csv", dtype={"version": str})
-    assert list(t.columns) == ["dataset", "method", "version", "metric", "value", "std", "n_seeds",
-                               "train_seed"]
+    assert list(t.columns) == ["dataset", "method", "version", "metric", "value", "std",
+                               "n_consumer_seeds", "train_seed", "n_train_seeds"]
+    assert (t.n_train_seeds == 2).all()
     assert set(t.dataset) == {"synthetic"} and set(t.train_seed) == {7, 8}
     assert list(dict.fromkeys(t.method)) == ["Keep-All", "Fix-M0", "Post-Lin-MLoss", "BC-Aligner"]
     assert not t.duplicated(["train_seed", "method", "version", "metric"]).any()
@@ -58,7 +59,7 @@ def test_03_one_row_per_method_version_metric_and_keep_all_is_zero(tmp_path):
         assert post[s, "avg", "intended_degradation_%"] == 0.0
         assert post[s, "4", "alignment_error"] > 0
     auc = t[t.metric.str.startswith("unintended_auc")]
-    assert auc.value.between(0, 1).all() and (auc.n_seeds == 2).all()  # smoke: 2 consumer seeds
+    assert auc.value.between(0, 1).all() and (auc.n_consumer_seeds == 2).all()  # smoke: 2 consumer seeds
     md = (out / "tables" / "03_compatibility.md").read_text()
     assert "### synthetic" in md and "BC-Aligner" in md and "scale=smoke" in md
     assert "2 consumer seeds per task" in md and '"seeds": [7, 8]' in md and " ± " in md
@@ -66,6 +67,7 @@ def test_03_one_row_per_method_version_metric_and_keep_all_is_zero(tmp_path):
     assert (out / "figures" / "03_alignment_vs_unintended.png").stat().st_size > 1000
     # the full compatibility matrix: C_0..C_3 on every later version, per method and task
     mx = pd.read_csv(out / "tables" / "03_compat_matrix.csv")
+    assert set(mx.train_seed) == {7} and (mx.n_train_seeds == 1).all()  # one training seed, said
     assert set(mx.method) == set(METHODS) and set(mx.consumer_version) == {0, 1, 2, 3}
     assert (mx.embedding_version >= mx.consumer_version).all()
     assert (mx[mx.method == "Keep-All"].degradation == 0).all()
@@ -82,11 +84,13 @@ def test_02_and_04_carry_every_training_seed(tmp_path):
                        methods=["BC-Aligner"], seeds=[5, 6], device="cpu", workers=1)
     r = pd.read_csv(out / "tables" / "02_recall.csv")
     assert set(r.train_seed) == {5, 6} and set(r.method) == {"BC-Aligner"}
+    assert (r.n_train_seeds == 2).all()
     sizes = pd.read_csv(out / "tables" / "02_evaluation_sizes.csv")
     assert set(sizes.split) == {"eval", "val", "test"} and (sizes.users > 0).all()
     assert set(sizes.train_seed) == {5, 6}
     out = run_notebook("04_performance_over_time.ipynb", tmp_path, dataset="synthetic",
                        methods=["BC-Aligner"], seeds=[5, 6], device="cpu", workers=1)
+    assert (pd.read_csv(out / "tables" / "04_over_time.csv").n_train_seeds == 2).all()
     bands = pd.read_csv(out / "tables" / "04_over_time_ci.csv")
     assert (bands.n == 2).all() and (bands.lo <= bands["mean"]).all()
     assert (out / "figures" / "04_performance_over_time.png").stat().st_size > 1000

@@ -59,7 +59,7 @@ def test_row_zero_is_table3s_c0_over_time(exp, matrix):
             assert r.roc_auc == pytest.approx(ref.loc[auc, "value"], abs=1e-12), (m, r.task)
             assert r.roc_auc_std == pytest.approx(ref.loc[auc, "std"], abs=1e-12, nan_ok=True)
             assert r.degradation == pytest.approx(ref.loc[deg, "value"], abs=1e-9, nan_ok=True)
-            assert r.n_seeds == ref.loc[auc, "n_seeds"] == 2  # C_0: the smoke scale's seeds
+            assert r.n_consumer_seeds == ref.loc[auc, "n_consumer_seeds"] == 2  # C_0: the smoke scale's seeds
             n += 1
         assert n == sum(met.startswith(UNINTENDED) for v, met in tidy.loc[m].index if v != "avg")
 
@@ -75,7 +75,7 @@ def test_diagonal_is_c_j_on_its_own_true_embeddings(exp, matrix):
     c = train_consumers(task, {j: (r[j].z_user, r[j].z_item)}, cfg, device="cpu")
     aucs = evaluate_consumers(c, task, r[j].z_user, r[j].z_item, j)
     cell = _cells(matrix, "BC-Aligner", "edge-rating").loc[(j, j)]
-    assert cell.roc_auc == pytest.approx(np.mean(aucs), abs=1e-12) and cell.n_seeds == 3
+    assert cell.roc_auc == pytest.approx(np.mean(aucs), abs=1e-12) and cell.n_consumer_seeds == 3
     # Non-BC, its post-hoc method and Keep-All share M_j, hence C_j and its diagonal
     for m in ("Post-Lin-SLoss", "Keep-All"):
         assert np.allclose(_cells(matrix, m).roc_auc.loc[[(1, 1), (2, 2)]],
@@ -99,8 +99,8 @@ def test_cells_cover_the_upper_triangle_with_the_later_seeds(matrix):
     for m, g in mean.groupby("method"):
         assert sorted(zip(g.consumer_version, g.embedding_version)) == [
             (j, k) for j in range(4) for k in range(j, 5)], m
-    assert set(matrix[matrix.consumer_version > 0].n_seeds) == {3}
-    assert set(matrix[matrix.consumer_version == 0].n_seeds) == {2}
+    assert set(matrix[matrix.consumer_version > 0].n_consumer_seeds) == {3}
+    assert set(matrix[matrix.consumer_version == 0].n_consumer_seeds) == {2}
     user = matrix[(matrix.task == "user-activity")]
     assert (user.reported == (user.embedding_version >= user.consumer_version + 2)).all()
     assert matrix.roc_auc.between(0, 1).all()
@@ -142,7 +142,7 @@ def test_later_consumers_can_keep_c0s_grid_point(exp):
     mc = MatrixConfig(later_seeds=(1,), later_grid="c0", consumer_versions=(2,))
     m = CM.compat_matrix(exp.results, exp.tasks, exp.graph, exp.splits, exp.consumer_config, mc,
                          device="cpu", methods=["Non-BC"])
-    assert set(m.consumer_version) == {2} and set(m.n_seeds) == {1}
+    assert set(m.consumer_version) == {2} and set(m.n_consumer_seeds) == {1}
     point = (exp.consumers["edge-rating"].spec.hidden_dim, exp.consumers["edge-rating"].spec.dropout)
     cfg = mc.consumer_config(exp.consumer_config, point)
     assert cfg.hidden_grid == (point[0],) and cfg.dropout_grid == (point[1],) and cfg.seeds == (1,)

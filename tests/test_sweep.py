@@ -21,7 +21,7 @@ def _per_seed(values: dict, n_consumer=3):
         for seed, v in enumerate(vals):
             rows.append({"dataset": "d", "method": m, "version": "avg", "metric": metric,
                          "value": v, "std": 0.1 * (seed + 1) if metric == UNINTENDED_DEG else np.nan,
-                         "n_seeds": n_consumer if metric == UNINTENDED_DEG else 1,
+                         "n_consumer_seeds": n_consumer if metric == UNINTENDED_DEG else 1,
                          "lam": lam, "seed": seed})
     return pd.DataFrame(rows)
 
@@ -33,12 +33,12 @@ def test_aggregate_seeds_mean_std_and_consumer_spread():
     out = S.aggregate_seeds(df).set_index(["method", "metric"])
     u = out.loc[("BC-Aligner", UNINTENDED_DEG)]
     assert u.value == -3.0 and u["std"] == pytest.approx(np.std([-2, -4], ddof=1))
-    assert u.n_seeds == 2 and u.n_consumer_seeds == 3
+    assert u.n_train_seeds == 2 and u.n_consumer_seeds == 3
     assert u.std_consumer == pytest.approx(math.sqrt((0.1 ** 2 + 0.2 ** 2) / 2))
     i = out.loc[("BC-Aligner", INTENDED_DEG)]
-    assert i.value == -1.0 and i.n_seeds == 1 and np.isnan(i["std"])   # NaN seed not counted
+    assert i.value == -1.0 and i.n_train_seeds == 1 and np.isnan(i["std"])   # NaN seed not counted
     ref = out.loc[("Non-BC", INTENDED_DEG)]
-    assert np.isnan(ref.lam) and ref.n_seeds == 2                       # references kept, λ NaN
+    assert np.isnan(ref.lam) and ref.n_train_seeds == 2                       # references kept, λ NaN
     assert list(SA.averages(S.aggregate_seeds(df)).columns) == S.SWEEP_COLUMNS
 
 
@@ -132,7 +132,7 @@ def test_lambda_16_reuses_run_experiment_cache(tmp_path, monkeypatch):
     ref = nb03[nb03.method == "BC-Aligner"].set_index(["version", "metric"]).value
     got = sweep.set_index(["version", "metric"]).value
     pd.testing.assert_series_equal(got.sort_index(), ref.sort_index(), check_names=False)
-    assert (sweep.n_seeds == 1).all() and sweep["std"].isna().all()
+    assert (sweep.n_train_seeds == 1).all() and sweep["std"].isna().all()
 
 
 def test_run_sweep_rows_and_columns(tmp_path, monkeypatch):
@@ -142,7 +142,7 @@ def test_run_sweep_rows_and_columns(tmp_path, monkeypatch):
     assert list(out.columns) == S.SWEEP_COLUMNS
     assert not out.duplicated(["dataset", "method", "lam", "metric"]).any()
     swept = out[out.method == "Joint-Lin-SLoss"]
-    assert sorted(swept.lam.unique()) == [2.0, 8.0] and (swept.n_seeds == 2).all()
+    assert sorted(swept.lam.unique()) == [2.0, 8.0] and (swept.n_train_seeds == 2).all()
     assert swept.groupby("lam").metric.nunique().eq(swept.metric.nunique()).all()
     fix = out[out.method == "Fix-M0"]
     assert fix.lam.isna().all() and (fix[fix.metric == ALIGN].value == 0).all()

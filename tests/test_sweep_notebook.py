@@ -19,7 +19,7 @@ def test_05_string_parameters_one_row_per_method_lambda_metric(tmp_path):
                        lambdas="[1, 4]", methods="BC-Aligner,Joint-NoTrans", seeds="[42]",
                        interactive=False)
     t = _table(out, "05_lambda_sweep")
-    assert list(t.columns) == ["dataset", "method", "lam", "metric", "value", "std", "n_seeds",
+    assert list(t.columns) == ["dataset", "method", "lam", "metric", "value", "std", "n_train_seeds",
                                "std_consumer", "n_consumer_seeds"]
     swept = t[t.lam.notna()]
     assert set(swept.dataset) == {"synthetic"}
@@ -31,7 +31,7 @@ def test_05_string_parameters_one_row_per_method_lambda_metric(tmp_path):
         for lam in (1.0, 4.0):
             got = set(swept[(swept.method == m) & (swept.lam == lam)].metric)
             assert DIRECTED | {"intended_recall@50", "unintended_auc"} <= got, (m, lam)
-    assert (swept.n_seeds == 1).all() and swept["std"].isna().all()      # one training seed
+    assert (swept.n_train_seeds == 1).all() and swept["std"].isna().all()      # one training seed
     refs = t[t.lam.isna()].set_index(["method", "metric"]).value
     assert refs["Fix-M0", "alignment_error"] == 0.0 and refs["Non-BC", "intended_degradation_%"] == 0
     mono = _table(out, "05_monotonicity")

@@ -29,12 +29,12 @@ def _tidy() -> pd.DataFrame:
                         k = 3 if v == "avg" else int(v)
                         rows.append({"dataset": ds, "method": m, "lam": lam, "version": v,
                                      "metric": metric, "value": -(mi + 1) * lam - k / 10,
-                                     "std": np.nan, "n_seeds": 1, "std_consumer": 0.1,
+                                     "std": np.nan, "n_train_seeds": 1, "std_consumer": 0.1,
                                      "n_consumer_seeds": 3})
         for m in ("Non-BC", "Fix-M0"):
             for metric in (INTENDED_DEG, UNINTENDED_DEG, ALIGN):
                 rows.append({"dataset": ds, "method": m, "lam": np.nan, "version": "avg",
-                             "metric": metric, "value": -5.0, "std": np.nan, "n_seeds": 1,
+                             "metric": metric, "value": -5.0, "std": np.nan, "n_train_seeds": 1,
                              "std_consumer": np.nan, "n_consumer_seeds": 1})
     return pd.DataFrame(rows)
 

@@ -30,7 +30,7 @@ import torch
 
 from embcompat.backward.consumer_cache import consumers_cache_key, train_consumers_cached
 from embcompat.backward.consumers import TrainedConsumers, evaluate_consumers
-from embcompat.backward.evaluate import PAPER_ORDER, rel_deg
+from embcompat.backward.evaluate import PAPER_ORDER, SEED, rel_deg
 from embcompat.backward.reembed import TrueEmbeddings, fed_embeddings
 from embcompat.backward.results import VersionsResult
 from embcompat.backward.tasks import TaskData, rebase_task
@@ -41,7 +41,7 @@ __all__ = ["MATRIX_COLUMNS", "SUMMARY_COLUMNS", "TASK_MEAN", "compat_matrix", "m
            "matrix_summary", "experiment_matrix", "save_matrix_tables"]
 
 MATRIX_COLUMNS = ["dataset", "method", "task", "consumer_version", "embedding_version", "roc_auc",
-                  "roc_auc_std", "reference_auc", "degradation", "degradation_std", "n_seeds",
+                  "roc_auc_std", "reference_auc", "degradation", "degradation_std", "n_consumer_seeds",
                   "reported"]
 SUMMARY_COLUMNS = ["dataset", "method", "n_cells", "mean_degradation", "worst_degradation",
                    "worst_cell", "mean_auc", "diagonal_auc"]
@@ -202,7 +202,8 @@ def experiment_matrix(exp, matrix_config: MatrixConfig | None = None, *, progres
                       use_cache: bool = True) -> pd.DataFrame:
     """:func:`compat_matrix` of a :class:`~embcompat.backward.experiment.BCExperiment`'s requested
     methods (its references, Non-BC and Fix-M0, lend their weights and ``M_0(G_k)``), with the
-    scale's :func:`~embcompat.config.consumers.matrix_config` by default.
+    scale's :func:`~embcompat.config.consumers.matrix_config` by default. One training seed: the
+    frame says which (``train_seed``) and ``n_train_seeds`` = 1.
 
     Raises:
         ValueError: the experiment's consumers were not trained (``consumers=False``).
@@ -210,9 +211,10 @@ def experiment_matrix(exp, matrix_config: MatrixConfig | None = None, *, progres
     if not exp.tasks:
         raise ValueError("the experiment has no tasks (run_experiment(..., consumers=False))")
     mc = matrix_config or default_matrix_config(exp.scale)
-    return compat_matrix(exp.results, exp.tasks, exp.graph, exp.splits, exp.consumer_config,
-                         mc, device=exp.config.device, use_cache=use_cache,
-                         progress=progress, dataset=exp.dataset, methods=exp.methods)
+    m = compat_matrix(exp.results, exp.tasks, exp.graph, exp.splits, exp.consumer_config,
+                      mc, device=exp.config.device, use_cache=use_cache,
+                      progress=progress, dataset=exp.dataset, methods=exp.methods)
+    return m.assign(**{SEED: exp.config.seed, "n_train_seeds": 1})
 
 
 def save_matrix_tables(matrix: pd.DataFrame, name: str, caption: str) -> dict:

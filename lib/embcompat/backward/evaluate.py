@@ -25,7 +25,9 @@ across different timestamps and the five unintended tasks", Table 3 caption):
 Spread: the consumer seeds are paired (seed ``s`` of ``C_0`` scores both the method and Keep-All),
 so ``std`` of an AUC is the sample std (ddof 1) of its per-seed values, and ``std`` of a
 degradation the sample std of the per-seed degradations. Intended and alignment numbers come from
-one training run (``n_seeds = 1``, ``std`` NaN). A degradation against a zero or non-finite
+one training run (``n_consumer_seeds = 1``, ``std`` NaN); ``n_consumer_seeds`` counts the
+consumer seeds behind a row, never training seeds (those are the :data:`SEED` column of a stacked
+frame, and its ``n_train_seeds``). A degradation against a zero or non-finite
 reference is NaN.
 """
 from __future__ import annotations
@@ -49,7 +51,7 @@ __all__ = ["PAPER_ORDER", "TIDY_COLUMNS", "INTENDED", "INTENDED_DEG", "UNINTENDE
 PAPER_ORDER = ("Keep-All", "Fix-M0", "Finetune-M0", "Non-BC", "Post-Lin-SLoss", "Post-Lin-MLoss",
                "Post-LS", "Post-Procrustes",
                "Joint-NoTrans", "Joint-Lin-SLoss", "BC-Aligner", "BC-Aligner-MLP")
-TIDY_COLUMNS = ["dataset", "method", "version", "metric", "value", "std", "n_seeds"]
+TIDY_COLUMNS = ["dataset", "method", "version", "metric", "value", "std", "n_consumer_seeds"]
 INTENDED = "intended_recall@50"
 INTENDED_DEG = "intended_degradation_%"
 UNINTENDED = "unintended_auc"
@@ -215,7 +217,7 @@ def table3(tidy: pd.DataFrame) -> pd.DataFrame:
                     "(1)+(2)_%": get(INTENDED_DEG) + get(UNINTENDED_DEG),
                     "alignment_error": get(ALIGN),
                     f"{intended.split('_')[-1].capitalize()}_%": 100 * get(intended),
-                    "AUC_%": 100 * get(UNINTENDED), "n_seeds": int(g["n_seeds"].get(UNINTENDED, 1))})
+                    "AUC_%": 100 * get(UNINTENDED), "n_consumer_seeds": int(g["n_consumer_seeds"].get(UNINTENDED, 1))})
     t = pd.DataFrame(out)
     if len(t):
         t["_o"] = t.method.map(_order)

@@ -24,7 +24,7 @@ from embcompat.report import markdown_table, output_dir, save_table
 from embcompat.stats import MIN_SEEDS_FOR_CLAIM, ci_table, mean_ci, paired_difference
 from embcompat.utils import atomic_write
 
-__all__ = ["SEED", "T3_COLUMNS", "with_seed", "table3_per_seed", "table3_ci", "table3_ci_markdown",
+__all__ = ["SEED", "T3_COLUMNS", "with_seed", "count_train_seeds", "table3_per_seed", "table3_ci", "table3_ci_markdown",
            "paired_table", "version_ci", "correlation_ci", "growth_paired", "claim_seeds", "save_table3_ci"]
 
 #: The Table 3 columns given with intervals (higher is better for all but the alignment error).
@@ -34,6 +34,15 @@ T3_COLUMNS = ("intended_%", "unintended_%", "(1)+(2)_%", "alignment_error", "Rec
 def with_seed(tidy: pd.DataFrame, seed: int) -> pd.DataFrame:
     """``tidy`` with a :data:`SEED` column (one training seed's frame)."""
     return tidy.assign(**{SEED: int(seed)})
+
+
+def count_train_seeds(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (stacked seed-tagged frames) with ``n_train_seeds``: how many training seeds each
+    (data set, method) has in it, beside its :data:`SEED` column."""
+    _seeds(frame)
+    keys = [c for c in ("dataset", "method") if c in frame.columns]
+    n = frame.groupby(keys, sort=False)[SEED].transform("nunique") if keys else frame[SEED].nunique()
+    return frame.assign(n_train_seeds=n)
 
 
 def _seeds(tidy: pd.DataFrame) -> list[int]:
@@ -67,7 +76,7 @@ def table3_ci(tidy: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
                                 "half_width": f"{col}_ci", "n": "n_train_seeds"})
         out = ci if out is None else out.merge(ci.drop(columns="n_train_seeds"),
                                                on=["dataset", "method"], how="outer")
-    cons = per.groupby(["dataset", "method"], sort=False)["n_seeds"].max().rename("n_consumer_seeds")
+    cons = per.groupby(["dataset", "method"], sort=False)["n_consumer_seeds"].max().rename("n_consumer_seeds")
     return _sorted(out.merge(cons.reset_index(), on=["dataset", "method"]))
 
 
@@ -183,14 +192,14 @@ def claim_seeds(n: int) -> str:
 
 
 def save_table3_ci(tidy: pd.DataFrame, name: str, caption: str) -> dict:
-    """Write the seed-tagged tidy frame to ``tables/<name>.csv``, :func:`table3_ci` to
+    """Write the seed-tagged tidy frame (with :func:`count_train_seeds`) to ``tables/<name>.csv``, :func:`table3_ci` to
     ``tables/<name>_ci.csv``, and to ``tables/<name>.md`` the Table 3 layout of each data set with
     ``mean ± 95 % half-width`` cells (:func:`table3_ci_markdown`), under ``caption``.
 
     Returns:
         The paths, keyed ``csv``, ``ci_csv`` and ``md``; and the CI frame, keyed ``table``.
     """
-    paths = save_table(tidy, name, caption=caption)
+    paths = save_table(count_train_seeds(tidy), name, caption=caption)
     t = table3_ci(tidy)
     ci_csv = output_dir("tables") / f"{name}_ci.csv"
     with atomic_write(ci_csv, "w") as f:

@@ -18,7 +18,7 @@ full, separately cached run (its own ``M_0``, references and ``C_0``).
 
 * ``value``: the mean over the training seeds of the metric (as in :mod:`.evaluate`: averaged over
   versions and tasks before the relative degradation);
-* ``std``, ``n_seeds``: sample std (ddof 1; NaN with one seed) and count of the training seeds;
+* ``std``, ``n_train_seeds``: sample std (ddof 1; NaN with one seed) and count of the training seeds;
 * ``std_consumer``, ``n_consumer_seeds``: the spread over the seeds of ``C_0`` (unintended metrics
   only), pooled over training seeds as ``sqrt(mean(std^2))``.
 
@@ -64,7 +64,7 @@ from embcompat.config.sweep import JOINT_METHODS, PAPER_LAMBDAS, SweepScale
 __all__ = ["SWEEP_COLUMNS", "METHOD_ALIASES", "resolve_sweep", "SweepRun", "iter_runs",
            "provenance", "aggregate_seeds", "run_sweep"]
 
-SWEEP_COLUMNS = ["dataset", "method", "lam", "metric", "value", "std", "n_seeds", "std_consumer",
+SWEEP_COLUMNS = ["dataset", "method", "lam", "metric", "value", "std", "n_train_seeds", "std_consumer",
                  "n_consumer_seeds"]
 #: Every accepted spelling of a method (paper name, official slug) -> its paper name.
 METHOD_ALIASES = {**{n: n for n in METHOD_NAMES}, **{m.slug: n for n, m in METHODS.items()},
@@ -214,7 +214,7 @@ def aggregate_seeds(per_seed: pd.DataFrame) -> pd.DataFrame:
     """Collapse per-seed rows (``evaluate`` output plus ``lam`` and ``seed``) over the seeds.
 
     Returns:
-        :data:`SWEEP_COLUMNS` with ``version`` after ``lam``; ``n_seeds`` counts the seeds with a
+        :data:`SWEEP_COLUMNS` with ``version`` after ``lam``; ``n_train_seeds`` counts the seeds with a
         finite value.
     """
     keys = ["dataset", "method", "lam", "version", "metric"]
@@ -222,9 +222,9 @@ def aggregate_seeds(per_seed: pd.DataFrame) -> pd.DataFrame:
     df["lam"] = df["lam"].astype(float)
     g = df.groupby(keys, sort=False, dropna=False)
     out = g.agg(value=("value", "mean"), std=("value", lambda s: float(s.std(ddof=1))),
-                n_seeds=("value", lambda s: int(np.isfinite(s).sum())),
-                std_consumer=("std", _pooled), n_consumer_seeds=("n_seeds", "max")).reset_index()
-    out["n_seeds"] = out["n_seeds"].astype(int)
+                n_train_seeds=("value", lambda s: int(np.isfinite(s).sum())),
+                std_consumer=("std", _pooled), n_consumer_seeds=("n_consumer_seeds", "max")).reset_index()
+    out["n_train_seeds"] = out["n_train_seeds"].astype(int)
     out["n_consumer_seeds"] = out["n_consumer_seeds"].astype(int)
     return out[["dataset", "method", "lam", "version"] + SWEEP_COLUMNS[3:]]
 

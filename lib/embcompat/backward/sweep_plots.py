@@ -28,9 +28,9 @@ def _avg(tidy: pd.DataFrame) -> pd.DataFrame:
 def spread(rows: pd.DataFrame) -> tuple[np.ndarray, str]:
     """Error bars for ``rows``: the std over training seeds where there are two or more, else the
     std over the consumer seeds (0 where neither exists), and a label saying which."""
-    if (rows["n_seeds"] > 1).any():
+    if (rows["n_train_seeds"] > 1).any():
         return rows["std"].fillna(0).to_numpy(float), \
-            f"std over {int(rows['n_seeds'].max())} training seeds"
+            f"std over {int(rows['n_train_seeds'].max())} training seeds"
     if "std_consumer" in rows and rows["std_consumer"].notna().any():
         return rows["std_consumer"].fillna(0).to_numpy(float), \
             f"std over {int(rows['n_consumer_seeds'].max())} consumer seeds (one training seed)"

@@ -25,11 +25,20 @@ from typing import Any, Callable, Iterable, Iterator
 
 from tqdm.auto import tqdm
 
-__all__ = ["EXECUTORS", "RAY_INSTALL_HINT", "Executor", "LocalExecutor", "RayExecutor",
+__all__ = ["EXECUTORS", "RAY_INSTALL_HINT", "Executor", "default_workers", "LocalExecutor", "RayExecutor",
            "get_executor", "import_ray", "worker_threads"]
 
 EXECUTORS = ("local", "ray")
 RAY_INSTALL_HINT = "pip install -e .[ray]"
+
+
+def default_workers(device: str = "auto") -> int:
+    """Local worker processes: one per CPU core, or 1 on a GPU (one device)."""
+    from embcompat.utils import resolve_device
+
+    if resolve_device(device).type != "cpu":
+        return 1
+    return max(1, os.cpu_count() or 1)
 
 
 def worker_threads(workers: int) -> int:

@@ -21,7 +21,6 @@ results are the same bit for bit (``tests/test_executors.py``).
 """
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
 from embcompat.backward.experiment import BCExperiment, resolve_methods, run_experiment
@@ -30,20 +29,12 @@ from embcompat.backward.parallel import ChainJob, train_chains
 from embcompat.config import bc_config, get_scale
 from embcompat.config.bc import train_seeds
 from embcompat.data import InteractionGraph, load_graph, version_splits
-from embcompat.executors import Executor, get_executor
-from embcompat.utils import resolve_device
+from embcompat.executors import Executor, default_workers, get_executor
 
 __all__ = ["default_workers", "seed_jobs", "pretrain", "run_seeds"]
 
 #: Method kinds that train nothing of their own (left to the experiment).
 _FREE = ("fixed", "derived")
-
-
-def default_workers(device: str = "auto") -> int:
-    """Local worker processes for the chains: one per CPU core, or 1 on a GPU (one device)."""
-    if resolve_device(device).type != "cpu":
-        return 1
-    return max(1, os.cpu_count() or 1)
 
 
 def seed_jobs(graph: InteractionGraph, scale: str, methods: Sequence[str], seeds: Sequence[int],

@@ -88,10 +88,13 @@ def plot_bc_matrix(matrix: pd.DataFrame, dataset: str | None = None, ncols: int 
 
 def plot_fct_matrix(matrix: pd.DataFrame, metric: str = "top1", ncols: int = 2):
     """The FCT matrix: ``metric`` (%) with queries from version ``q`` (rows) on a gallery stored at
-    ``g`` (columns), one panel per side-info x strategy
-    (:func:`embcompat.forward.compat_matrix.fct_compat_matrix`)."""
-    return plot_matrix_panels(matrix, metric, "query_version", "gallery_version",
-                              ["side_info", "strategy"], row_label=lambda q: f"q=v{q}",
+    ``g`` (columns), one panel per side-info x strategy, and per data set when the frame holds
+    several (:func:`embcompat.forward.compat_matrix.fct_compat_matrix`; one row per cell, e.g.
+    the mean over seeds)."""
+    panels = ["side_info", "strategy"]
+    if "dataset" in matrix.columns and matrix.dataset.nunique() > 1:
+        panels = ["dataset", *panels]
+    return plot_matrix_panels(matrix, metric, "query_version", "gallery_version", panels, row_label=lambda q: f"q=v{q}",
                               col_label=lambda g: f"g=v{g}", cmap="viridis", vmin=0.0,
                               fmt=".1f", cbar_label=f"{metric} (%)", ncols=ncols,
                               title="Query version q vs gallery stored at version g")

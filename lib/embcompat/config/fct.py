@@ -22,9 +22,12 @@ is keyed by the hash of exactly the fields it depends on, so notebooks 06, 07 an
   model (another seed) and an alternate old model trained with Mixup (alpha 1).
 * Sequence of updates over 1/4, 1/2 and all classes, as the paper's ImageNet-250/500/1k.
 
-``demo`` -- CIFAR-10 from the mirror on 2 CPU cores, within 90 minutes for notebooks 06-08 from an
-empty cache; the timed mini-run that set it is in ``benchmarks/results/fct_budget.md``. Notebooks
-07 and 08 reuse 06's models; 08 trains only v1, its SimCLR and the sequence transforms.
+``demo`` -- CIFAR-10 from the mirror and Fashion-MNIST (Debian package), 5 training seeds each, on
+2 CPU cores (two experiments side by side, one thread each). To fit 10 experiments into the
+90-minute budget of notebooks 06-08 the subsets are 300 train / 100 test images per class (was
+800 / 200 with one seed; ``benchmarks/results/fct_budget.md``), SimCLR trains 12 epochs with its
+kNN accuracy recorded every 3. Notebooks 07 and 08 reuse 06's models; 08 trains only v1, its
+SimCLR and the sequence transforms.
 
 ``smoke`` -- 20 train / 20 test images per class, 1 backbone epoch: seconds per notebook, for CI.
 """
@@ -35,14 +38,17 @@ from dataclasses import dataclass, field, fields, replace
 from embcompat.config.common import SCALES, check_device, check_scale
 from embcompat.params import as_list
 
-__all__ = ["SIDE_INFOS", "SIDE_INFO_LABELS", "TrainConfig", "TransformTrainConfig", "FCTScale",
+__all__ = ["SIDE_INFOS", "SIDE_INFO_LABELS", "FCT_SEEDS", "fct_seeds", "TrainConfig", "TransformTrainConfig", "FCTScale",
            "FCT_SCALES", "fct_config", "validate_side_infos"]
 
-#: Side-information kinds of the paper's Table 6 (SimCLR trained on the old data only).
-SIDE_INFOS: tuple[str, ...] = ("none", "autoencoder", "alt_old", "mixup_old", "simclr")
+#: Side-information kinds of the paper's Table 6: SimCLR on the old classes' images only (the
+#: paper's SimCLR-500) and on every training image without labels (SimCLR-1k).
+SIDE_INFOS: tuple[str, ...] = ("none", "autoencoder", "alt_old", "mixup_old", "simclr",
+                               "simclr_all")
 SIDE_INFO_LABELS: dict[str, str] = {
     "none": "None (zero vector)", "autoencoder": "Autoencoder", "alt_old": "alternate old model",
-    "mixup_old": "old w/ Mixup", "simclr": "SimCLR (old data)"}
+    "mixup_old": "old w/ Mixup", "simclr": "SimCLR (old classes)",
+    "simclr_all": "SimCLR (all images, no labels)"}
 
 
 @dataclass(frozen=True)
@@ -109,7 +115,9 @@ class FCTScale:
 
     Attributes:
         name: the scale's name.
-        dataset: ``cifar10``, ``cifar100``, ``fashion-mnist`` or ``imagefolder:/abs/dir``.
+        dataset: ``cifar10``, ``cifar100``, ``fashion-mnist`` or ``imagefolder:/abs/dir``: the
+            data set of one experiment.
+        datasets: the data sets notebooks 06-08 run by default, one experiment each.
         train_per_class: train images drawn per class (``None``: all).
         eval_per_class: test images per class for retrieval (query = gallery).
         data_seed: seeds the subset draws (kept apart from ``seed`` so data stay fixed).
@@ -124,6 +132,10 @@ class FCTScale:
         autoencoder_width: its first conv width.
         simclr_temperature: NT-Xent temperature.
         simclr_proj_dim: SimCLR projection size (the head is dropped for the side-info).
+        simclr_monitor_every: every this many SimCLR epochs (and after the last), the kNN top-1
+            accuracy of its features on the test images (memory bank: every training image with
+            its label; labels never reach training) goes into the model's history, to show
+            whether it has plateaued. ``0``: never.
         mixup_alpha: Beta(alpha, alpha) of the Mixup old model.
         mixup_mix_labels: ``False`` follows the paper's "Mixup applied only on images (for labels
             we use one-hot vectors)": CE against the one-hot label of the unpermuted image;
@@ -131,7 +143,7 @@ class FCTScale:
         bct_lambda: weight of BCT's influence loss.
         transform_train: the transformation h.
         side_transform_train: the side-info transformation g of the sequence experiment.
-        seed: the run seed; each model trains from its own
+        seed: the training seed of one experiment; each model trains from its own
             :func:`~embcompat.forward.experiment.model_seed` of it, its kind and class count (the
             alternate old model and the Mixup one, the paper's "alternate model + Mixup", start
             from ``seed + alt_seed_offset``).
@@ -147,6 +159,7 @@ class FCTScale:
 
     name: str
     dataset: str = "cifar100"
+    datasets: tuple[str, ...] = ("cifar100",)
     train_per_class: int | None = None
     eval_per_class: int | None = None
     data_seed: int = 0
@@ -165,6 +178,7 @@ class FCTScale:
     autoencoder_width: int = 32
     simclr_temperature: float = 0.5
     simclr_proj_dim: int = 128
+    simclr_monitor_every: int = 0
     mixup_alpha: float = 1.0
     mixup_mix_labels: bool = False
     bct_lambda: float = 1.0
@@ -182,6 +196,7 @@ class FCTScale:
     def __post_init__(self) -> None:
         # store the parsed tuple: papermill -p passes '["none", "simclr"]' as one string
         object.__setattr__(self, "side_infos", validate_side_infos(self.side_infos))
+        object.__setattr__(self, "datasets", tuple(as_list(self.datasets, "datasets", item_type=str)))
         validate_side_infos([self.sequence_side_info])
         f = self.sequence_fractions
         if len(f) != 3 or not 0 < f[0] < f[1] < f[2] <= 1.0:
@@ -219,6 +234,21 @@ def validate_side_infos(side_infos) -> tuple[str, ...]:
     return tuple(side_infos)
 
 
+#: Training seeds notebooks 06-08 run by default, per scale (each seed retrains every model).
+FCT_SEEDS: dict[str, tuple[int, ...]] = {"smoke": (0,), "demo": (0, 1, 2, 3, 4),
+                                         "paper": (0, 1, 2, 3, 4)}
+
+
+def fct_seeds(scale: str | None = None, seeds=None) -> list[int]:
+    """``seeds`` checked (distinct ints), or the scale's :data:`FCT_SEEDS` when None."""
+    if seeds is None:
+        return list(FCT_SEEDS[check_scale(scale)])
+    out = as_list(seeds, "seeds", item_type=int)
+    if len(set(out)) != len(out):
+        raise ValueError(f"seeds must be distinct, got {out}")
+    return out
+
+
 _SMOKE_TRAIN = TrainConfig(epochs=1, batch_size=50, lr=0.1, momentum=0.9, weight_decay=5e-4,
                            warmup_epochs=0)
 _DEMO_TRAIN = TrainConfig(epochs=15, batch_size=128, lr=0.2, momentum=0.9, weight_decay=5e-4,
@@ -226,7 +256,7 @@ _DEMO_TRAIN = TrainConfig(epochs=15, batch_size=128, lr=0.2, momentum=0.9, weigh
 
 FCT_SCALES: dict[str, FCTScale] = {
     "smoke": FCTScale(
-        name="smoke", dataset="cifar10", train_per_class=20, eval_per_class=20,
+        name="smoke", dataset="cifar10", datasets=("cifar10",), train_per_class=20, eval_per_class=20,
         backbone="small_resnet", width=8, backbone_train=_SMOKE_TRAIN,
         simclr_train=replace(_SMOKE_TRAIN, label_smoothing=0.0),
         autoencoder_train=TrainConfig(epochs=1, batch_size=50, lr=1e-3, optimizer="adam",
@@ -238,10 +268,11 @@ FCT_SCALES: dict[str, FCTScale] = {
                                                   mixer_hidden=64),
         sequence_fractions=(0.3, 0.5, 1.0), device="auto", num_threads=2, eval_batch_size=256),
     "demo": FCTScale(
-        name="demo", dataset="cifar10", train_per_class=800, eval_per_class=200,
-        backbone="small_resnet", width=16, backbone_train=_DEMO_TRAIN,
-        simclr_train=TrainConfig(epochs=15, batch_size=128, lr=0.1, momentum=0.9,
+        name="demo", dataset="cifar10", datasets=("cifar10", "fashion-mnist"), train_per_class=300,
+        eval_per_class=100, backbone="small_resnet", width=16, backbone_train=_DEMO_TRAIN,
+        simclr_train=TrainConfig(epochs=12, batch_size=128, lr=0.1, momentum=0.9,
                                  weight_decay=5e-4, warmup_epochs=1, label_smoothing=0.0),
+        simclr_monitor_every=3,
         autoencoder_train=TrainConfig(epochs=8, batch_size=128, lr=1e-3, optimizer="adam",
                                       weight_decay=0.0, warmup_epochs=0, label_smoothing=0.0),
         autoencoder_width=16,
@@ -249,7 +280,7 @@ FCT_SCALES: dict[str, FCTScale] = {
                                              mixer_hidden=512),
         side_transform_train=TransformTrainConfig(epochs=30, batch_size=256, warmup_epochs=2,
                                                   mixer_hidden=512),
-        sequence_fractions=(0.3, 0.5, 1.0), device="auto", num_threads=2, eval_batch_size=256),
+        sequence_fractions=(0.3, 0.5, 1.0), device="auto", num_threads=None, eval_batch_size=256),
     "paper": FCTScale(name="paper", dataset="cifar100", device="auto"),
 }
 assert set(FCT_SCALES) == set(SCALES)

@@ -6,7 +6,8 @@ Models are named (each trains from its own :func:`model_seed`):
   ``bct`` -- new backbone with BCT's influence loss through ``old``'s frozen classifier;
 * side-info models, all on the old training images only: ``alt_old`` (the old recipe with seed
   ``seed + alt_seed_offset``), ``mixup_old`` (the paper's "alternate model + Mixup": the same
-  alternate seed, trained with Mixup), ``simclr``, ``autoencoder``; ``none`` is zeros;
+  alternate seed, trained with Mixup), ``simclr`` (the paper's SimCLR-500), ``autoencoder``;
+  ``simclr_all`` (SimCLR-1k) trains on every training image, without labels; ``none`` is zeros;
 * any ``(kind, k)`` via :meth:`FCTExperiment.model` (the sequence's ``v1`` and its SimCLR).
 
 Each model lives in ``cache_dir("fct-<kind>", <hash>)/model.pt`` (state dict + loss history),
@@ -35,6 +36,7 @@ from embcompat.forward.transformation import train_transformation
 from embcompat.models.side_info import ConvAutoencoder, SimCLRModel
 from embcompat.models.vision import build_backbone
 from embcompat.cache_files import load_cached, save_json, save_torch
+from embcompat.metrics.knn import knn_accuracy
 from embcompat.utils import cache_dir, config_hash, resolve_device
 
 __all__ = ["CACHE_VERSION", "Trained", "Features", "load_or_train", "FCTExperiment", "model_seed"]
@@ -152,7 +154,7 @@ class FCTExperiment:
                 "data": d.key, "norm": d.norm_stats}
         if kind == "simclr":
             return {**spec, **arch, "train": s.simclr_train, "tau": s.simclr_temperature,
-                    "proj": s.simclr_proj_dim}
+                    "proj": s.simclr_proj_dim, "monitor_every": s.simclr_monitor_every}
         if kind == "autoencoder":
             return {**spec, "dim": s.feature_dim, "width": s.autoencoder_width,
                     "train": s.autoencoder_train}
@@ -196,7 +198,9 @@ class FCTExperiment:
         def fit(m: nn.Module) -> list:
             if kind == "simclr":
                 return T.train_simclr(m, x, s.simclr_train, norm_stats=d.norm_stats,
-                                      seed=torch_seed, device=dev, temperature=s.simclr_temperature, desc=desc)
+                                      seed=torch_seed, device=dev, temperature=s.simclr_temperature,
+                                      monitor=self.knn_monitor,
+                                      monitor_every=s.simclr_monitor_every, desc=desc)
             if kind == "autoencoder":
                 return T.train_autoencoder(m, x, s.autoencoder_train, mean_std=d.mean_std,
                                            seed=torch_seed, device=dev, desc=desc)
@@ -219,16 +223,26 @@ class FCTExperiment:
 
     def named(self, name: str) -> Trained:
         """A model by its table name (``old``, ``new``, ``bct``, ``alt_old``, ``mixup_old``,
-        ``simclr``, ``autoencoder``)."""
+        ``simclr``, ``simclr_all``, ``autoencoder``)."""
         K, ko, s = self.data.num_classes, self.k_old, self.scale
         table = {"old": ("classifier", ko, None), "new": ("classifier", K, None),
                  "bct": ("bct", K, None), "alt_old": ("classifier", ko, s.seed + s.alt_seed_offset),
                  "mixup_old": ("mixup", ko, s.seed + s.alt_seed_offset),
-                 "simclr": ("simclr", ko, None),
+                 "simclr": ("simclr", ko, None), "simclr_all": ("simclr", K, None),
                  "autoencoder": ("autoencoder", ko, None)}
         if name not in table:
             raise ValueError(f"unknown model {name!r}; allowed: {', '.join(table)}")
         return self.model(*table[name])
+
+    def knn_monitor(self, model: nn.Module) -> dict:
+        """``{"knn_top1": %}``: 20-NN accuracy of ``model``'s features of the test images, with
+        every training image and its label as the memory bank (all classes, so SimCLR-500 and
+        SimCLR-1k are read on the same task). A report only: nothing is selected by it."""
+        kw = {"mean_std": self.data.mean_std, "device": self.device,
+              "batch_size": self.scale.eval_batch_size}
+        bank = T.embed_images(model, self.data.train_x, **kw)[0]
+        query = T.embed_images(model, self.data.test_x, **kw)[0]
+        return {"knn_top1": 100.0 * knn_accuracy(bank, self.data.train_y, query, self.data.test_y)}
 
     # --------------------------------------------------------------------------------- features
     def features(self, trained: Trained) -> Features:

@@ -35,6 +35,10 @@ def side_model(exp: FCTExperiment, kind: str, k: int) -> Trained | None:
     s = exp.scale
     if kind == "none":
         return None
+    if kind == "simclr_all":
+        raise ValueError("simclr_all learns from every version's images at once, so it has no "
+                         "model per version of the sequence; use simclr (trained on each "
+                         "version's classes) in notebook 08")
     return {"autoencoder": lambda: exp.model("autoencoder", k),
             "alt_old": lambda: exp.model("classifier", k, s.seed + s.alt_seed_offset),
             "mixup_old": lambda: exp.model("mixup", k, s.seed + s.alt_seed_offset),

@@ -49,14 +49,16 @@ def table1(compat: pd.DataFrame, headline: str) -> pd.DataFrame:
 
 
 def table6(compat: pd.DataFrame) -> pd.DataFrame:
-    """Table 6 analogue: new / h(old, side-info), one row per side-info.
+    """Table 6 analogue: new / h(old, side-info), one row per side-info (and seed or data set).
 
-    Columns: side_info, top1, top5, mAP, seed, dataset, scale.
+    Works on per-seed rows (columns side_info, top1, top5, mAP, seed, dataset, scale) and on the
+    interval rows of :func:`~embcompat.forward.seed_stats.seed_ci` alike: the FCT new/h rows with
+    ``method`` and ``case`` dropped.
     """
     rows = compat[(compat.method == "FCT") & (compat.case == "new/h")]
     if rows.empty:
         raise ValueError("table6: the compatibility table has no FCT new/h rows")
-    return rows[["side_info", *METRIC_COLUMNS, *_IDS]].reset_index(drop=True)
+    return rows.drop(columns=["method", "case"]).reset_index(drop=True)
 
 
 def cka_table(cka: pd.DataFrame, compat: pd.DataFrame) -> pd.DataFrame:
@@ -73,7 +75,7 @@ def cka_table(cka: pd.DataFrame, compat: pd.DataFrame) -> pd.DataFrame:
     Raises:
         ValueError: a side-info of ``cka`` has no FCT new/h row in ``compat``.
     """
-    new_h = table6(compat)
+    new_h = table6(compat)[["side_info", *METRIC_COLUMNS]]
     missing = sorted(set(cka.side_info) - set(new_h.side_info))
     if missing:
         raise ValueError(f"cka_table: no FCT new/h row for side-info {', '.join(missing)}; build "

@@ -49,8 +49,13 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 
 def _epochs(model: nn.Module, n: int, cfg: TrainConfig, step: Callable, *, seed: int,
-            device: torch.device, desc: str) -> list[float]:
-    """Shared loop: shuffled batches (dropping a last batch of 1), lr per epoch, mean loss."""
+            device: torch.device, desc: str,
+            after_epoch: Callable[[int], None] | None = None) -> list[float]:
+    """Shared loop: shuffled batches (dropping a last batch of 1), lr per epoch, mean loss.
+
+    ``after_epoch(epoch)`` runs after each epoch (it may put the model in eval mode; training
+    mode is restored after it).
+    """
     gen = torch.Generator().manual_seed(seed)
     opt = make_optimizer(model.parameters(), cfg)
     history = []
@@ -70,6 +75,9 @@ def _epochs(model: nn.Module, n: int, cfg: TrainConfig, step: Callable, *, seed:
             opt.step()
             total, count = total + float(loss.detach()) * len(idx), count + len(idx)
         history.append(total / max(count, 1))
+        if after_epoch is not None:
+            after_epoch(epoch)
+            model.train()
     model.eval()
     return history
 
@@ -123,11 +131,20 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Tr
 
 def train_simclr(model: nn.Module, x: torch.Tensor, cfg: TrainConfig, *, norm_stats: str | None,
                  seed: int, device: torch.device, temperature: float = 0.5,
-                 desc: str = "simclr") -> list[float]:
+                 monitor: Callable[[nn.Module], dict] | None = None, monitor_every: int = 0,
+                 desc: str = "simclr") -> list[dict]:
     """Train a :class:`SimCLRModel` with NT-Xent on two SimCLR views of each image (no labels).
 
     Args:
+        x: ``(N, C, H, W)`` uint8: every image it learns from (no labels are passed).
         norm_stats: normalisation statistics name (as :class:`FCTData`'s), used by the views.
+        monitor: called with the model every ``monitor_every`` epochs and after the last one;
+            its dict (e.g. a kNN accuracy) joins that epoch's history row. It must not draw from
+            torch's global generator (the augmentations do), so training is the same with it.
+        monitor_every: ``0``: no monitor.
+
+    Returns:
+        One row per epoch: ``epoch``, ``loss``, and the monitor's keys where it ran.
 
     The v2 augmentations draw from torch's global generator, which is seeded with ``seed`` first.
     """
@@ -141,7 +158,16 @@ def train_simclr(model: nn.Module, x: torch.Tensor, cfg: TrainConfig, *, norm_st
         _, z2 = model(v2)
         return nt_xent(z1, z2, temperature)
 
-    return _epochs(model, len(x), cfg, step, seed=seed, device=device, desc=desc)
+    watched: dict[int, dict] = {}
+
+    def after_epoch(epoch: int) -> None:
+        if monitor is not None and monitor_every > 0 and (
+                (epoch + 1) % monitor_every == 0 or epoch + 1 == cfg.epochs):
+            watched[epoch] = monitor(model)
+
+    losses = _epochs(model, len(x), cfg, step, seed=seed, device=device, desc=desc,
+                     after_epoch=after_epoch)
+    return [{"epoch": e + 1, "loss": loss, **watched.get(e, {})} for e, loss in enumerate(losses)]
 
 
 def train_autoencoder(model: nn.Module, x: torch.Tensor, cfg: TrainConfig, *, mean_std,

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from embcompat.forward.augment import (eval_transform, mixup, mixup_loss, normalization_stats,
-                               random_crop_flip, simclr_transform, train_transform)
+                               random_crop_flip, train_transform)
 from embcompat.losses.vision import bct_influence_loss, bct_loss, label_smoothing_ce, nt_xent
 
 
@@ -142,23 +142,6 @@ def test_train_transform_is_a_padded_crop_and_flip(c, s):
     assert any(torch.equal(back, w) for w in candidates)
     torch.manual_seed(3)
     assert torch.equal(train_transform(s, c)(x), out), "same seed, same augmentation"
-
-
-def test_simclr_transform_shapes_and_colour_ops():
-    x = _img(3, 16)
-    torch.manual_seed(0)
-    a = simclr_transform(16, 3)(x)
-    torch.manual_seed(0)
-    assert torch.equal(simclr_transform(16, 3)(x), a)
-    assert a.shape == (3, 16, 16) and a.dtype == torch.float32
-    b = simclr_transform(12, 1)(_img(1, 16))
-    assert b.shape == (1, 12, 12)
-    names3 = repr(simclr_transform(16, 3))
-    names1 = repr(simclr_transform(16, 1))
-    assert "ColorJitter" in names3 and "RandomGrayscale" in names3
-    assert "ColorJitter" not in names1 and "Grayscale" not in names1
-    with pytest.raises(ValueError, match="1 or 3"):
-        simclr_transform(16, 2)
 
 
 def test_random_crop_flip_per_sample():

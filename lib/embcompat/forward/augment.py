@@ -10,9 +10,7 @@ Pipelines:
   horizontal flip, normalisation. (The official CIFAR-100 recipe resizes to 224 and only flips,
   because it reuses an ImageNet SimCLR side-info model; we stay at native resolution.)
 * :func:`eval_transform` -- normalisation only.
-* :func:`simclr_transform` -- SimCLR's CIFAR augmentation: random resized crop (scale 0.08-1),
-  flip, colour jitter (strength 0.5: brightness/contrast/saturation 0.4, hue 0.1, applied with
-  p=0.8), random grayscale (p=0.2), no blur. For 1-channel images the colour ops are skipped.
+* SimCLR's views are drawn a batch at a time by :mod:`embcompat.forward.simclr_views`.
 * :func:`mixup` / :func:`mixup_loss` -- Zhang et al. 2018, for the "old w/ Mixup" side-info.
 
 Normalisation statistics default to ImageNet's for 3-channel images, as the official code uses
@@ -34,8 +32,6 @@ __all__ = [
     "normalization_stats",
     "train_transform",
     "eval_transform",
-    "simclr_transform",
-    "TwoViews",
     "random_crop_flip",
     "mixup",
     "mixup_loss",
@@ -95,41 +91,6 @@ def train_transform(image_size: int = 32, channels: int = 3, padding: int = 4,
 def eval_transform(channels: int = 3, stats: str | None = None) -> v2.Compose:
     """uint8 ``(C, H, W)`` -> normalised float32, no augmentation."""
     return v2.Compose(_finish(channels, stats))
-
-
-def simclr_transform(image_size: int = 32, channels: int = 3, strength: float = 0.5,
-                     min_scale: float = 0.08, stats: str | None = None) -> v2.Compose:
-    """SimCLR augmentation (CIFAR settings of Chen et al. 2020, Appendix B.9).
-
-    Args:
-        image_size: output ``H = W``.
-        channels: 1 or 3; colour jitter and grayscale only for 3.
-        strength: colour-jitter strength ``s`` (0.8s, 0.8s, 0.8s, 0.2s).
-        min_scale: smallest crop area fraction.
-        stats: normalisation statistics.
-
-    Returns:
-        A transform mapping uint8 ``(C, H, W)`` to float32 ``(C, image_size, image_size)``.
-    """
-    ops: list[v2.Transform] = [
-        v2.RandomResizedCrop(image_size, scale=(min_scale, 1.0), antialias=True),
-        v2.RandomHorizontalFlip(),
-    ]
-    if channels == 3:
-        s = strength
-        ops += [v2.RandomApply([v2.ColorJitter(0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s)], p=0.8),
-                v2.RandomGrayscale(p=0.2)]
-    return v2.Compose(ops + _finish(channels, stats))
-
-
-class TwoViews:
-    """Apply a random transform twice: ``x -> (t(x), t(x))`` (SimCLR's positive pair)."""
-
-    def __init__(self, transform) -> None:
-        self.transform = transform
-
-    def __call__(self, x):
-        return self.transform(x), self.transform(x)
 
 
 def random_crop_flip(x: Tensor, padding: int = 4, flip: bool = True,

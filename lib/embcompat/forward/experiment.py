@@ -154,7 +154,8 @@ class FCTExperiment:
                 "data": d.key, "norm": d.norm_stats}
         if kind == "simclr":
             return {**spec, **arch, "train": s.simclr_train, "tau": s.simclr_temperature,
-                    "proj": s.simclr_proj_dim, "monitor_every": s.simclr_monitor_every}
+                    "proj": s.simclr_proj_dim, "monitor_every": s.simclr_monitor_every,
+                    "views": "batched-v1"}
         if kind == "autoencoder":
             return {**spec, "dim": s.feature_dim, "width": s.autoencoder_width,
                     "train": s.autoencoder_train}

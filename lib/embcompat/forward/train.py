@@ -3,7 +3,8 @@
 * :func:`train_classifier` -- a backbone with label-smoothed cross-entropy (old, new, alternate
   old), optionally with Mixup (the "old w/ Mixup" side-info) or with BCT's influence loss through
   the old model's frozen classifier (the BCT baseline).
-* :func:`train_simclr` -- a SimCLR model (NT-Xent on two SimCLR-augmented views).
+* :func:`train_simclr` -- a SimCLR model (NT-Xent on two SimCLR-augmented views, drawn for the
+  whole batch at once by :func:`~embcompat.forward.simclr_views.simclr_views`).
 * :func:`train_autoencoder` -- a conv autoencoder (L2 reconstruction).
 * :func:`embed_images` -- features of a trained model, optionally of flipped images too.
 
@@ -20,7 +21,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from embcompat.forward.augment import mixup, mixup_loss, random_crop_flip, simclr_transform
+from embcompat.forward.augment import mixup, mixup_loss, random_crop_flip
+from embcompat.forward.simclr_views import simclr_views
 from embcompat.config.fct import TrainConfig
 from embcompat.forward.data import normalise
 from embcompat.losses.vision import bct_loss, label_smoothing_ce, nt_xent
@@ -139,23 +141,21 @@ def train_simclr(model: nn.Module, x: torch.Tensor, cfg: TrainConfig, *, norm_st
         x: ``(N, C, H, W)`` uint8: every image it learns from (no labels are passed).
         norm_stats: normalisation statistics name (as :class:`FCTData`'s), used by the views.
         monitor: called with the model every ``monitor_every`` epochs and after the last one;
-            its dict (e.g. a kNN accuracy) joins that epoch's history row. It must not draw from
-            torch's global generator (the augmentations do), so training is the same with it.
+            its dict (e.g. a kNN accuracy) joins that epoch's history row. It runs in eval mode
+            and draws nothing from the loop's generator, so training is the same with it.
         monitor_every: ``0``: no monitor.
 
     Returns:
         One row per epoch: ``epoch``, ``loss``, and the monitor's keys where it ran.
 
-    The v2 augmentations draw from torch's global generator, which is seeded with ``seed`` first.
+    Views come from :func:`~embcompat.forward.simclr_views.simclr_views`, a whole batch at once,
+    drawn from the loop's generator (seeded with ``seed``).
     """
-    torch.manual_seed(seed)
-    aug = simclr_transform(int(x.shape[-1]), int(x.shape[1]), stats=norm_stats)
 
     def step(idx, gen):
-        v1 = torch.stack([aug(img) for img in x[idx]]).to(device)
-        v2 = torch.stack([aug(img) for img in x[idx]]).to(device)
-        _, z1 = model(v1)
-        _, z2 = model(v2)
+        xb = x[idx].to(device)
+        _, z1 = model(simclr_views(xb, generator=gen, stats=norm_stats))
+        _, z2 = model(simclr_views(xb, generator=gen, stats=norm_stats))
         return nt_xent(z1, z2, temperature)
 
     watched: dict[int, dict] = {}

@@ -25,8 +25,9 @@ is keyed by the hash of exactly the fields it depends on, so notebooks 06, 07 an
 ``demo`` -- CIFAR-10 from the mirror and Fashion-MNIST (Debian package), 5 training seeds each, on
 2 CPU cores (two experiments side by side, one thread each). To fit 10 experiments into the
 90-minute budget of notebooks 06-08 the subsets are 300 train / 100 test images per class (was
-800 / 200 with one seed; ``benchmarks/results/fct_budget.md``), SimCLR trains 12 epochs with its
-kNN accuracy recorded every 3. Notebooks 07 and 08 reuse 06's models; 08 trains only v1, its
+800 / 200 with one seed; ``benchmarks/results/fct_budget.md``); SimCLR trains 20 epochs with its
+kNN accuracy recorded every 4 (``benchmarks/results/fct_simclr_plateau.md``: 20 epochs come
+within about 1.5 points of the 60-epoch level). Notebooks 07 and 08 reuse 06's models; 08 trains only v1, its
 SimCLR and the sequence transforms.
 
 ``smoke`` -- 20 train / 20 test images per class, 1 backbone epoch: seconds per notebook, for CI.
@@ -270,9 +271,9 @@ FCT_SCALES: dict[str, FCTScale] = {
     "demo": FCTScale(
         name="demo", dataset="cifar10", datasets=("cifar10", "fashion-mnist"), train_per_class=300,
         eval_per_class=100, backbone="small_resnet", width=16, backbone_train=_DEMO_TRAIN,
-        simclr_train=TrainConfig(epochs=12, batch_size=128, lr=0.1, momentum=0.9,
+        simclr_train=TrainConfig(epochs=20, batch_size=128, lr=0.1, momentum=0.9,
                                  weight_decay=5e-4, warmup_epochs=1, label_smoothing=0.0),
-        simclr_monitor_every=3,
+        simclr_monitor_every=4,
         autoencoder_train=TrainConfig(epochs=8, batch_size=128, lr=1e-3, optimizer="adam",
                                       weight_decay=0.0, warmup_epochs=0, label_smoothing=0.0),
         autoencoder_width=16,
@@ -281,7 +282,7 @@ FCT_SCALES: dict[str, FCTScale] = {
         side_transform_train=TransformTrainConfig(epochs=30, batch_size=256, warmup_epochs=2,
                                                   mixer_hidden=512),
         sequence_fractions=(0.3, 0.5, 1.0), device="auto", num_threads=None, eval_batch_size=256),
-    "paper": FCTScale(name="paper", dataset="cifar100", device="auto"),
+    "paper": FCTScale(name="paper", dataset="cifar100", simclr_monitor_every=10, device="auto"),
 }
 assert set(FCT_SCALES) == set(SCALES)
 

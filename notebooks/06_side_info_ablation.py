@@ -153,7 +153,7 @@ if len(knn):
 
 # %% [markdown]
 # ## What the intervals say
-# Read from `06_paired` (side-info minus none, paired by seed) and `06_table6`; printed here from the numbers of this run.
+# Computed from this run's per-seed numbers (the same pairs as `06_paired`), for top-1 (the paper's Table 6 metric) and mAP. With a 1,000-image gallery per data set at `demo`, CIFAR-10's top-1 intervals over 5 seeds are ±1-3 points wide, about ten times wider than its mAP intervals (mAP ranks the whole gallery, top-1 only the nearest item), so on CIFAR-10 differences of the paper's size (1-4 top-1 points) are resolved in mAP rather than in top-1; on Fashion-MNIST both are about ±1 point.
 
 # %%
 from embcompat.forward.seed_stats import answer_side_info

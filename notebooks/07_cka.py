@@ -15,7 +15,7 @@
 #
 # **Seeds.** One experiment per (data set, training seed), as in notebook 06; CKA and new/h are given as the mean over seeds ± the 95 % t half-width. The paper's reading, "a less similar (lower-CKA) side-info helps more", is tested as the Pearson correlation between CKA and the gain over no side-info across side-info × seed points, with a Fisher-z interval.
 #
-# Reuses notebook 06's cached models (same config hashes): run 06 first to avoid training here. Outputs: `outputs/tables/07_cka` (per seed), `07_cka_ci`, `07_cka_gain` (the points and the correlation), `07_cka_matrix`, `outputs/figures/07_cka_heatmap`, `07_cka_vs_compatibility`.
+# Reuses notebook 06's cached models (same config hashes): run 06 first to avoid training here. Outputs: `outputs/tables/07_cka` (per seed), `07_cka_ci`, `07_cka_gain` (the points and the correlation, for top-1 and mAP), `07_cka_matrix`, `outputs/figures/07_cka_heatmap`, `07_cka_vs_compatibility` (top-1) and `07_cka_vs_compatibility_mAP`.
 
 # %% tags=["parameters"]
 import os
@@ -93,24 +93,27 @@ save_table(cka_ci, "07_cka_ci",
            caption=f"CKA(old, side-info) and new/h top-1 (%): mean over training seeds and 95 % t "
                    f"interval ({where}). Regenerate with `{cmd}`.")
 display(ci_wide(cka_ci, digits=3))
-points = cka_gain_points(cka, compat)
+# top-1 is the paper's metric; mAP (over the whole gallery) is far less noisy at our gallery size
+points = stack([cka_gain_points(cka, compat, metric=m).assign(metric=m) for m in ("top1", "mAP")])
 corr = []
-for ds, g in list(points.groupby("dataset", sort=False)) + [("all data sets", points)]:
+for (m, ds), g in list(points.groupby(["metric", "dataset"], sort=False)) + [
+        ((m, "all data sets"), g) for m, g in points.groupby("metric", sort=False)]:
     if len(g) >= 3 and g.cka.std() > 0 and g.gain.std() > 0:
-        corr.append({"dataset": ds, **correlation_ci(g.cka, g.gain)})
-corr = pd.DataFrame(corr, columns=["dataset", "r", "lo", "hi", "n"])
+        corr.append({"metric": m, "dataset": ds, **correlation_ci(g.cka, g.gain)})
+corr = pd.DataFrame(corr, columns=["metric", "dataset", "r", "lo", "hi", "n"])
 corr["verdict"] = [("lower CKA, larger gain" if hi < 0 else "higher CKA, larger gain" if lo > 0
                     else "undecided") if pd.notna(lo) else "too few points"
                    for lo, hi in zip(corr.lo, corr.hi)]
 save_table(pd.concat([points.assign(kind="point"), corr.assign(kind="pearson r")],
                      ignore_index=True), "07_cka_gain",
-           caption=f"CKA(old, side-info) vs the gain of new/h top-1 over no side-info (points of "
-                   f"%), one point per side-info and seed, and the Pearson r over them with its "
-                   f"95 % Fisher-z interval (points of one seed share its old model: approximate) "
-                   f"({where}). Regenerate with `{cmd}`.")
+           caption=f"CKA(old, side-info) vs the gain of new/h over no side-info (points of %, "
+                   f"top-1 and mAP), one point per side-info and seed, and the Pearson r over them "
+                   f"with its 95 % Fisher-z interval (points of one seed share its old model: "
+                   f"approximate) ({where}). Regenerate with `{cmd}`.")
 display(Markdown("**Pearson r(CKA, gain over none)**"), corr)
 for r in corr.itertuples():
-    print(f"- {r.dataset}: r = {r.r:+.2f} [{r.lo:+.2f}, {r.hi:+.2f}] over {r.n} points -> {r.verdict}")
+    print(f"- {r.metric}, {r.dataset}: r = {r.r:+.2f} [{r.lo:+.2f}, {r.hi:+.2f}] over {r.n} "
+          f"points -> {r.verdict}")
 tidy = stack([m.rename_axis("model_a").reset_index().melt(
     id_vars="model_a", var_name="model_b", value_name="cka").assign(dataset=ds)
     for ds, m in matrices.items()])
@@ -124,6 +127,7 @@ from embcompat.forward.plots import plot_cka_heatmap, plot_cka_vs_gain
 fig = plot_cka_heatmap(matrices)
 savefig(fig, "07_cka_heatmap")
 plt.show()
-fig = plot_cka_vs_gain(points)
-savefig(fig, "07_cka_vs_compatibility")
-plt.show()
+for m, name in (("top1", "07_cka_vs_compatibility"), ("mAP", "07_cka_vs_compatibility_mAP")):
+    fig = plot_cka_vs_gain(points[points.metric == m], metric=m)
+    savefig(fig, name)
+    plt.show()

@@ -11,7 +11,12 @@ The pipeline of notebooks 06-08, as a library:
   MSE, Adam, BatchNorm frozen for the second half;
 * :mod:`~embcompat.forward.evaluate` -- retrieval cases of Tables 1 and 6, CKA;
 * :mod:`~embcompat.forward.tables` -- the rows of Tables 1 and 6 (with CKA) cut from those;
-* :mod:`~embcompat.forward.sequences` -- the v1 -> v2 -> v3 update sequence of Table 5.
+* :mod:`~embcompat.forward.sequences` -- the v1 -> v2 -> v3 update sequence of Table 5;
+* :mod:`~embcompat.forward.seeded` -- one experiment per (data set, training seed), trained side by
+  side in local processes;
+* :mod:`~embcompat.forward.seed_stats` -- intervals over seeds, paired differences, CKA vs gain;
+* :mod:`~embcompat.forward.simclr_views` / :mod:`~embcompat.forward.simclr_report` -- SimCLR's
+  batched views and its kNN accuracy over training.
 
 Example::
 

@@ -149,40 +149,43 @@ def _fmt(d: dict) -> str:
     return f"{d['mean']:+.2f} [{d['lo']:+.2f}, {d['hi']:+.2f}] over {d['n']} seeds"
 
 
-def answer_side_info(table: pd.DataFrame, chance: pd.DataFrame, metric: str = "top1",
-                     best_of: str = "simclr") -> list[str]:
+def answer_side_info(table: pd.DataFrame, chance: pd.DataFrame,
+                     metrics: Sequence[str] = ("top1", "mAP"), best_of: str = "simclr") -> list[str]:
     """Notebook 06's questions answered from the per-seed rows, one sentence each.
 
-    (1) Does each side-info help over none (paired new/h difference)? (2) Is ``best_of`` the
-    best side-info (paired against each other side-info)? (3) Is Independent new/old at chance
-    (its 95 % interval against ``chance``'s ``chance_top1``)?
+    Per data set and metric: (1) does each side-info help over none (paired new/h difference)?
+    (2) is ``best_of`` the best side-info (paired against each other side-info)? Then (3) is
+    Independent new/old at chance (its 95 % top-1 interval against ``chance``'s ``chance_top1``)?
     """
     nh = table[(table.method == NEW_H[0]) & (table.case == NEW_H[1])]
     lines = []
     for ds, g in nh.groupby("dataset", sort=False):
-        per = {si: s.set_index("seed")[metric].to_dict() for si, s in g.groupby("side_info", sort=False)}
-        if "none" in per:
-            for si, v in per.items():
-                if si != "none":
-                    d = paired_difference(v, per["none"])
-                    lines.append(f"{ds}: {si} minus none, new/h {metric}: {_fmt(d)} -> "
-                                 f"{d['verdict'].replace('a better', si + ' helps').replace('b better', 'none better')}")
-        means = {si: float(np.mean(list(v.values()))) for si, v in per.items()}
-        top = max(means, key=means.get)
-        if best_of in per and len(per) > 1:
+        for metric in metrics:
+            per = {si: s.set_index("seed")[metric].to_dict()
+                   for si, s in g.groupby("side_info", sort=False)}
+            if "none" in per:
+                helps = {si: paired_difference(v, per["none"]) for si, v in per.items()
+                         if si != "none"}
+                for si, d in helps.items():
+                    verdict = {"a better": f"{si} helps", "b better": "none better"}.get(
+                        d["verdict"], d["verdict"])
+                    lines.append(f"{ds}, new/h {metric}: {si} minus none {_fmt(d)} -> {verdict}")
+            means = {si: float(np.mean(list(v.values()))) for si, v in per.items()}
+            top = max(means, key=means.get)
             others = [si for si in per if si not in (best_of, "none")]
-            verdicts = {si: paired_difference(per[best_of], per[si]) for si in others}
-            beats = [si for si, d in verdicts.items() if d["verdict"] == "a better"]
-            lost = [si for si, d in verdicts.items() if d["verdict"] == "b better"]
-            rest = [s for s in others if s not in beats + lost]
-            lines.append(f"{ds}: highest mean new/h {metric}: {top} ({means[top]:.1f}); paired by "
-                         f"seed, {best_of} ({means[best_of]:.1f}) is ahead of "
-                         f"[{', '.join(beats)}], behind [{', '.join(lost)}] and undecided against "
-                         f"[{', '.join(rest)}] (or too few seeds)")
+            if best_of in per and others:
+                verdicts = {si: paired_difference(per[best_of], per[si]) for si in others}
+                beats = [si for si, d in verdicts.items() if d["verdict"] == "a better"]
+                lost = [si for si, d in verdicts.items() if d["verdict"] == "b better"]
+                rest = [si for si in others if si not in beats + lost]
+                lines.append(f"{ds}, new/h {metric}: highest mean {top} ({means[top]:.2f}); "
+                             f"paired by seed, {best_of} ({means[best_of]:.2f}) is ahead of "
+                             f"[{', '.join(beats)}], behind [{', '.join(lost)}] and undecided "
+                             f"against [{', '.join(rest)}] (or too few seeds)")
         ind = table[(table.dataset == ds) & (table.method == "Independent")
-                    & (table.case == "new/old")][metric]
+                    & (table.case == "new/old")]["top1"]
         ch = chance.loc[chance.dataset == ds, "chance_top1"]
-        if len(ind) and len(ch) and metric == "top1":
+        if len(ind) and len(ch):
             ci = mean_ci(ind.to_numpy()) if len(ind) > 1 else None
             at = "n/a (one seed)" if ci is None else (
                 "yes" if ci.covers(float(ch.iloc[0])) else "no")

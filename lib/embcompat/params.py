@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["as_list", "check_lambdas", "as_optional_bool", "check_int"]
+__all__ = ["as_list", "check_lambdas", "as_optional_bool", "check_int", "check_seeds"]
 
 _FORMS = ("a list such as [1, 4, 16] or ['a', 'b'], a single value, or a string holding either "
           "(\"[1, 4, 16]\", \"1,4,16\", \"16\")")
@@ -193,6 +193,20 @@ def check_lambdas(values: Any, name: str = "lambdas") -> list[float]:
             raise ValueError(f"{name}: λ = {lam!r} is out of range; allowed: finite numbers "
                              f"λ > 0 (0 < λ < inf), e.g. [1, 2, 4, 8, 16, 32]")
     return sorted(set(lams))
+
+
+def check_seeds(seeds: Any, defaults: Iterable[int], name: str = "seeds") -> list[int]:
+    """A training-seed list parameter: distinct ints, or ``defaults`` when ``seeds`` is None.
+
+    Raises:
+        ValueError: naming ``name``, for a bad list or a repeated seed.
+    """
+    if seeds is None:
+        return list(defaults)
+    out = as_list(seeds, name, item_type=int)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name} must be distinct, got {out}")
+    return out
 
 
 def as_optional_bool(value: Any, name: str) -> bool | None:

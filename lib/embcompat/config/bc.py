@@ -26,7 +26,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from embcompat.config.common import check_device, check_scale
-from embcompat.params import as_list
+from embcompat.params import check_seeds
 
 __all__ = ["BCTrainConfig", "BC_SCALES", "TRAIN_SEEDS", "train_seeds", "SCHEDULES", "LR_SCALINGS", "PAPER_ARCH",
            "GROCERY_ARCH", "DEFAULT_TIMES", "bc_config"]
@@ -231,12 +231,7 @@ TRAIN_SEEDS: dict[str, tuple[int, ...]] = {
 
 def train_seeds(scale: str | None = None, seeds=None) -> list[int]:
     """``seeds`` checked (distinct ints), or the scale's :data:`TRAIN_SEEDS` when None."""
-    if seeds is None:
-        return list(TRAIN_SEEDS[check_scale(scale)])
-    out = as_list(seeds, "seeds", item_type=int)
-    if len(set(out)) != len(out):
-        raise ValueError(f"seeds must be distinct, got {out}")
-    return out
+    return check_seeds(seeds, TRAIN_SEEDS[check_scale(scale)])
 
 
 def bc_config(scale: str | None = None, dataset: str | None = None, *, seed: int = 42,

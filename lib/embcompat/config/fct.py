@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 
 from embcompat.config.common import SCALES, check_device, check_scale
-from embcompat.params import as_list
+from embcompat.params import as_list, check_seeds
 
 __all__ = ["SIDE_INFOS", "SIDE_INFO_LABELS", "FCT_SEEDS", "fct_seeds", "TrainConfig", "TransformTrainConfig", "FCTScale",
            "FCT_SCALES", "fct_config", "validate_side_infos"]
@@ -242,12 +242,7 @@ FCT_SEEDS: dict[str, tuple[int, ...]] = {"smoke": (0,), "demo": (0, 1, 2, 3, 4),
 
 def fct_seeds(scale: str | None = None, seeds=None) -> list[int]:
     """``seeds`` checked (distinct ints), or the scale's :data:`FCT_SEEDS` when None."""
-    if seeds is None:
-        return list(FCT_SEEDS[check_scale(scale)])
-    out = as_list(seeds, "seeds", item_type=int)
-    if len(set(out)) != len(out):
-        raise ValueError(f"seeds must be distinct, got {out}")
-    return out
+    return check_seeds(seeds, FCT_SEEDS[check_scale(scale)])
 
 
 _SMOKE_TRAIN = TrainConfig(epochs=1, batch_size=50, lr=0.1, momentum=0.9, weight_decay=5e-4,

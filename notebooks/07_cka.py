@@ -80,7 +80,7 @@ for ds in dict.fromkeys(c.dataset for c in cfgs):
 # ## CKA and compatibility with 95 % intervals; does lower CKA go with a larger gain?
 
 # %%
-from embcompat.forward.seed_stats import (ci_wide, cka_gain_points, correlation_ci, seed_ci)
+from embcompat.forward.seed_stats import ci_wide, cka_gain_correlations, cka_gain_points, seed_ci
 
 cmd = regen_command("07_cka", cfg.name, dict(datasets=datasets, seeds=seeds, side_infos=side_infos))
 where = f"{', '.join(matrices)}, {cfg.backbone}-{cfg.feature_dim}, scale={cfg.name}, {seed_note}"
@@ -95,15 +95,7 @@ save_table(cka_ci, "07_cka_ci",
 display(ci_wide(cka_ci, digits=3))
 # top-1 is the paper's metric; mAP (over the whole gallery) is far less noisy at our gallery size
 points = stack([cka_gain_points(cka, compat, metric=m).assign(metric=m) for m in ("top1", "mAP")])
-corr = []
-for (m, ds), g in list(points.groupby(["metric", "dataset"], sort=False)) + [
-        ((m, "all data sets"), g) for m, g in points.groupby("metric", sort=False)]:
-    if len(g) >= 3 and g.cka.std() > 0 and g.gain.std() > 0:
-        corr.append({"metric": m, "dataset": ds, **correlation_ci(g.cka, g.gain)})
-corr = pd.DataFrame(corr, columns=["metric", "dataset", "r", "lo", "hi", "n"])
-corr["verdict"] = [("lower CKA, larger gain" if hi < 0 else "higher CKA, larger gain" if lo > 0
-                    else "undecided") if pd.notna(lo) else "too few points"
-                   for lo, hi in zip(corr.lo, corr.hi)]
+corr = cka_gain_correlations(points)
 save_table(pd.concat([points.assign(kind="point"), corr.assign(kind="pearson r")],
                      ignore_index=True), "07_cka_gain",
            caption=f"CKA(old, side-info) vs the gain of new/h over no side-info (points of %, "

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from embcompat.forward.seed_stats import (ci_wide, cka_gain_points, correlation_ci,
+from embcompat.forward.seed_stats import (ci_wide, cka_gain_correlations, cka_gain_points,
+                                          correlation_ci,
                                           paired_sequence, paired_vs_none, retrieval_chance,
                                           seed_ci)
 
@@ -86,3 +87,15 @@ def test_paired_sequence_compares_routes_and_side_info():
     assert two.verdict == "direct better" and two["mean"] == pytest.approx(-5.08)
     si = p[p.comparison == "two-hop: side-info minus none, top1"].iloc[0]
     assert si.verdict == "side-info better" and si["mean"] == pytest.approx(2)
+
+
+def test_cka_gain_correlations_per_data_set_and_pooled_with_verdicts():
+    x = np.linspace(0.1, 0.9, 12)
+    pts = pd.concat([
+        pd.DataFrame({"dataset": "a", "metric": "mAP", "cka": x, "gain": 2 - 2 * x}),   # r = -1
+        pd.DataFrame({"dataset": "b", "metric": "mAP", "cka": x,
+                      "gain": np.sin(np.arange(12) * 2.1)})])                            # ~ 0
+    c = cka_gain_correlations(pts).set_index("dataset")
+    assert c.loc["a", "verdict"] == "lower CKA, larger gain" and c.loc["a", "r"] == pytest.approx(-1)
+    assert c.loc["b", "verdict"] == "undecided"
+    assert c.loc["all data sets", "n"] == 24

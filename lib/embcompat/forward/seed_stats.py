@@ -6,8 +6,9 @@ columns of :func:`~embcompat.forward.evaluate.compatibility_table` and its kin).
 * :func:`seed_ci` -- mean and 95 % t interval over seeds of each metric, per group;
 * :func:`ci_wide` -- the same as ``mean ± half-width`` strings, for the markdown tables;
 * :func:`paired_vs_none` -- each side-info's new/h minus the zero side-info's, paired by seed;
-* :func:`cka_gain_points` / :func:`correlation_ci` -- does lower CKA(old, side-info) go with a
-  larger gain over no side-info (Pearson r over side-info x seed, Fisher-z interval);
+* :func:`cka_gain_points` / :func:`correlation_ci` / :func:`cka_gain_correlations` -- does lower
+  CKA(old, side-info) go with a larger gain over no side-info (Pearson r over side-info x seed,
+  Fisher-z interval);
 * :func:`retrieval_chance` -- the top-1 a query scores against a gallery in random order;
 * :func:`answer_side_info` -- notebook 06's questions, answered in sentences from the intervals;
 * :func:`paired_sequence` -- notebook 08's two-hop vs direct and side-info vs none, by seed.
@@ -25,7 +26,8 @@ from embcompat.forward.evaluate import METRIC_COLUMNS
 from embcompat.stats import ci_table, mean_ci, paired_difference
 
 __all__ = ["seed_ci", "ci_wide", "paired_vs_none", "cka_gain_points", "correlation_ci",
-           "retrieval_chance", "answer_side_info", "paired_sequence", "NEW_H"]
+           "cka_gain_correlations", "retrieval_chance", "answer_side_info", "paired_sequence",
+           "NEW_H"]
 
 #: The case of Table 6: new queries against the transformed old gallery.
 NEW_H = ("FCT", "new/h")
@@ -228,3 +230,24 @@ def paired_sequence(seq: pd.DataFrame, metric: str = "top1") -> pd.DataFrame:
                                         side_info=si,
                                         comparison=f"{kind}: side-info minus none, {metric}"))
     return pd.DataFrame(rows)
+
+
+def cka_gain_correlations(points: pd.DataFrame) -> pd.DataFrame:
+    """Pearson r(CKA, gain) with its Fisher-z interval per metric and data set, and pooled over
+    the data sets (``dataset == "all data sets"``), from stacked :func:`cka_gain_points` frames
+    with a ``metric`` column.
+
+    Returns:
+        ``metric, dataset, r, lo, hi, n, verdict``: ``"lower CKA, larger gain"`` (the paper's
+        reading) when the interval lies below 0, ``"higher CKA, larger gain"`` above it, else
+        ``"undecided"``; groups with too few or constant points are left out.
+    """
+    groups = list(points.groupby(["metric", "dataset"], sort=False)) + [
+        ((m, "all data sets"), g) for m, g in points.groupby("metric", sort=False)]
+    rows = [{"metric": m, "dataset": ds, **correlation_ci(g.cka, g.gain)}
+            for (m, ds), g in groups if len(g) >= 3 and g.cka.std() > 0 and g.gain.std() > 0]
+    out = pd.DataFrame(rows, columns=["metric", "dataset", "r", "lo", "hi", "n"])
+    out["verdict"] = ["too few points" if pd.isna(lo) else "lower CKA, larger gain" if hi < 0
+                      else "higher CKA, larger gain" if lo > 0 else "undecided"
+                      for lo, hi in zip(out.lo, out.hi)]
+    return out

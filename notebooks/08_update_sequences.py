@@ -38,7 +38,6 @@ workers = None
 
 # %%
 import matplotlib.pyplot as plt
-import pandas as pd
 from IPython.display import display
 
 from embcompat.executors import default_workers

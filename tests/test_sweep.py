@@ -83,11 +83,13 @@ def test_resolve_sweep_defaults_and_strings():
 def test_sweep_scales_defaults():
     assert set(SWEEP_SCALES) == {"smoke", "demo", "paper"}
     for sc in SWEEP_SCALES.values():
-        assert set(sc.methods) == set(JOINT_METHODS) and sc.epochs is None
+        assert set(sc.methods) <= set(JOINT_METHODS) and sc.epochs is None
         assert all(lam > 0 for lam in sc.lambdas) and 16.0 in sc.lambdas
     assert SWEEP_SCALES["paper"].lambdas == PAPER_LAMBDAS
     # the demo sweeps the paper's grid on both offline real data sets (issue #4)
     assert SWEEP_SCALES["demo"].lambdas == PAPER_LAMBDAS
+    assert SWEEP_SCALES["demo"].methods == ("BC-Aligner",)  # the budget: README
+    assert set(SWEEP_SCALES["paper"].methods) == set(JOINT_METHODS)
     assert set(SWEEP_SCALES["demo"].datasets) == {"amazon-2014-hin", "movielens-latest-small"}
 
 
@@ -192,3 +194,45 @@ def test_select_start_override_retrains_only_the_joint_methods(tmp_path, monkeyp
             S.resolve_sweep("smoke", select_start=bad)
     with pytest.raises(ValueError, match="select_start"):
         list(S.iter_runs(*args, select_start=99, progress=False))   # beyond the epochs
+
+
+def test_seed_trends_reads_each_seed_and_the_paired_end_difference():
+    from scipy import stats as st
+
+    lams = (1.0, 4.0, 16.0)
+    # intended degradation falls with λ in every seed (the paper's direction); the alignment error
+    # rises with λ in every seed (against the paper); unintended: flat in one seed, mixed otherwise
+    intended = {s: [-1.0 * s - i * (1 + s) for i in range(3)] for s in range(5)}
+    align = {s: [0.5 + 0.1 * s + 0.2 * i for i in range(3)] for s in range(5)}
+    unint = {0: [-1, -1, -1], 1: [-3, -2, -1], 2: [-1, -2, -3], 3: [-2, -1, -3], 4: [-1, -3, -2]}
+    values = {}
+    for i, lam in enumerate(lams):
+        values[("BC-Aligner", lam, INTENDED_DEG)] = [intended[s][i] for s in range(5)]
+        values[("BC-Aligner", lam, ALIGN)] = [align[s][i] for s in range(5)]
+        values[("BC-Aligner", lam, UNINTENDED_DEG)] = [float(unint[s][i]) for s in range(5)]
+    df = _per_seed(values)
+    # rows the trend must ignore: a reference (no λ) and a per-version row
+    df = pd.concat([df, df.iloc[:1].assign(lam=np.nan, method="Non-BC"),
+                    df.iloc[:1].assign(version="2", value=99.0)], ignore_index=True)
+    rep = SA.seed_trends(df).set_index("metric")
+    assert list(SA.seed_trends(df).columns) == SA.TREND_COLUMNS and len(rep) == 3
+
+    r = rep.loc[INTENDED_DEG]
+    assert r.rho_mean == pytest.approx(-1.0) and r.seeds_in_direction == 5 and r.n_train_seeds == 5
+    diffs = np.array([intended[s][2] - intended[s][0] for s in range(5)])  # -2(1+s)
+    half = st.t.ppf(0.975, 4) * diffs.std(ddof=1) / np.sqrt(5)
+    assert r.end_diff == pytest.approx(diffs.mean())
+    assert (r.end_lo, r.end_hi) == pytest.approx((diffs.mean() - half, diffs.mean() + half))
+    assert (r.lam_lo, r.lam_hi) == (1.0, 16.0) and r.verdict == "paper's direction"
+
+    a = rep.loc[ALIGN]
+    assert a.rho_mean == pytest.approx(1.0) and a.seeds_in_direction == 0
+    assert a.end_diff == pytest.approx(0.4) and a.verdict == "against the paper"
+
+    u = rep.loc[UNINTENDED_DEG]  # seed 0 is flat: rho undefined, left out of the rho interval
+    rhos = [1.0, -1.0, -0.5, -0.5]  # seeds 1-4, by hand: 1 - 6 sum(d^2) / (n (n^2 - 1))
+    assert u.rho_mean == pytest.approx(np.mean(rhos)) and u.seeds_in_direction == 1
+    assert u.verdict == "undecided"
+
+    three = SA.seed_trends(df[df.seed < 3]).set_index("metric")
+    assert (three.verdict == "too few seeds").all() and (three.n_train_seeds == 3).all()

@@ -38,6 +38,10 @@ def test_05_string_parameters_one_row_per_method_lambda_metric(tmp_path):
     assert len(mono) == 2 * 3 and set(mono.metric) == DIRECTED
     assert (mono.lambdas == "1, 4").all()
     assert (mono.monotone == (mono.n_violations == 0)).all()
+    trend = _table(out, "05_lambda_trend")  # seed by seed: one seed decides nothing
+    assert len(trend) == 2 * 3 and set(trend.metric) == DIRECTED
+    assert (trend.n_train_seeds == 1).all() and (trend.verdict == "too few seeds").all()
+    assert ((trend.lam_lo == 1.0) & (trend.lam_hi == 4.0)).all()
     md = (out / "tables" / "05_lambda_sweep.md").read_text()
     assert "papermill notebooks/05_lambda_sweep.ipynb" in md and "scale=smoke" in md
     per_version = _table(out, "05_lambda_sweep_per_version")

@@ -62,7 +62,7 @@ from embcompat.config import bc_config, check_device, get_scale
 from embcompat.config.sweep import JOINT_METHODS, PAPER_LAMBDAS, SweepScale
 
 __all__ = ["SWEEP_COLUMNS", "METHOD_ALIASES", "resolve_sweep", "SweepRun", "iter_runs",
-           "provenance", "aggregate_seeds", "run_sweep"]
+           "provenance", "aggregate_seeds", "score_sweep_per_seed", "run_sweep"]
 
 SWEEP_COLUMNS = ["dataset", "method", "lam", "metric", "value", "std", "n_train_seeds", "std_consumer",
                  "n_consumer_seeds"]
@@ -229,6 +229,30 @@ def aggregate_seeds(per_seed: pd.DataFrame) -> pd.DataFrame:
     return out[["dataset", "method", "lam", "version"] + SWEEP_COLUMNS[3:]]
 
 
+def score_sweep_per_seed(datasets, scale: str, methods: Sequence[str] = JOINT_METHODS,
+                         lambdas: Sequence[float] = PAPER_LAMBDAS, seeds: Sequence[int] = (42,),
+                         device: str = "auto", *, references: Sequence[str] = (),
+                         epochs: int | None = None, select_start: int | None = None, workers: int = 1,
+                         executor: Executor | None = None, progress: bool = True) -> pd.DataFrame:
+    """Train (or load) and score the λ sweep, one set of rows per training seed.
+
+    The arguments are :func:`run_sweep`'s (without ``per_version``).
+
+    Returns:
+        :func:`~embcompat.backward.evaluate.evaluate_methods` rows (every version and ``"avg"``)
+        with ``lam`` (NaN for the references) and ``seed``: the input of :func:`aggregate_seeds`
+        and of :func:`embcompat.backward.sweep_analysis.seed_trends`.
+    """
+    frames = []
+    for run in iter_runs(datasets, scale, methods, lambdas, seeds, device, references=references,
+                         epochs=epochs, select_start=select_start, workers=workers,
+                         executor=executor, progress=progress):
+        e = run.experiment
+        t = evaluate_methods(e.requested(), e.tasks, e.consumers, e.keep_all, dataset=e.dataset)
+        frames.append(t.assign(lam=run.lam, seed=run.seed))
+    return pd.concat(frames, ignore_index=True)
+
+
 def run_sweep(datasets, scale: str, methods: Sequence[str] = JOINT_METHODS,
               lambdas: Sequence[float] = PAPER_LAMBDAS, seeds: Sequence[int] = (42,),
               device: str = "auto", *, references: Sequence[str] = (), per_version: bool = False,
@@ -257,14 +281,9 @@ def run_sweep(datasets, scale: str, methods: Sequence[str] = JOINT_METHODS,
     Returns:
         The tidy frame: references first, then λ increasing, methods in Table 3 order.
     """
-    frames = []
-    for run in iter_runs(datasets, scale, methods, lambdas, seeds, device, references=references,
-                         epochs=epochs, select_start=select_start, workers=workers,
-                         executor=executor, progress=progress):
-        e = run.experiment
-        t = evaluate_methods(e.requested(), e.tasks, e.consumers, e.keep_all, dataset=e.dataset)
-        frames.append(t.assign(lam=run.lam, seed=run.seed))
-    out = aggregate_seeds(pd.concat(frames, ignore_index=True))
+    out = aggregate_seeds(score_sweep_per_seed(
+        datasets, scale, methods, lambdas, seeds, device, references=references, epochs=epochs,
+        select_start=select_start, workers=workers, executor=executor, progress=progress))
     if not per_version:
         out = averages(out)
     return out

@@ -151,17 +151,20 @@ def test_run_sweep_rows_and_columns(tmp_path, monkeypatch):
 
 
 def test_parallel_workers_train_the_same_sweep(tmp_path, monkeypatch):
-    """workers=2 trains the (method, λ) chains in two processes: same table as in-process."""
+    """workers=2 trains the reference and (method, λ) chains in two processes: same table as
+    in-process."""
     args = (["synthetic"], "smoke", ["Joint-NoTrans", "BC-Aligner"], [1, 4], [3], "cpu")
     monkeypatch.setenv("EMBCOMPAT_CACHE", str(tmp_path / "serial"))
     serial = S.run_sweep(*args, progress=False, per_version=True)
     monkeypatch.setenv("EMBCOMPAT_CACHE", str(tmp_path / "parallel"))
     runs = list(S.iter_runs(*args, workers=2, progress=False))
     p = S.provenance(runs)
-    # every joint version came from the workers' cache entries, M_0 and Non-BC from this process
+    # every joint version, and the references' M_0 / Non-BC chain, came from the workers' cache
+    # entries; Fix-M0 (forward passes of M_0) is computed in this process
     joint = p[p.method.isin(["Joint-NoTrans", "BC-Aligner"]) & (p.version > 0)]
     assert len(joint) == 2 * 2 * 4 and joint.from_cache.all()
-    assert not p[(p.method == "Non-BC") & (p.version > 0)].from_cache.any()
+    assert p[p.method == "Non-BC"].from_cache.all()
+    assert not p[(p.method == "Fix-M0") & (p.version > 0)].from_cache.any()
     parallel = S.run_sweep(*args, workers=2, progress=False, per_version=True)
     pd.testing.assert_frame_equal(parallel, serial, check_exact=False, rtol=1e-4, atol=1e-6)
 

@@ -129,14 +129,16 @@ def iter_runs(datasets, scale: str, methods: Sequence[str], lambdas: Sequence[fl
               executor: Executor | None = None, progress: bool = True) -> Iterator[SweepRun]:
     """Train (or load) every (data set, seed, λ) point; yields one :class:`SweepRun` each.
 
-    Three phases: per (data set, seed) the references Non-BC and Fix-M0 (Keep-All) and ``C_0`` are
-    obtained once, in this process; then every (method, λ) chain that the references do not cover
-    is trained: on an ``executor`` that runs tasks elsewhere (``workers > 1`` local processes, or
-    Ray; see :mod:`embcompat.executors`) first by :func:`~embcompat.backward.parallel.train_chains`
-    (the largest data set first; the driver writes what the workers return to the cache), else in
-    this process as each point is assembled. ``from_cache`` (:func:`provenance`) is therefore True
-    for everything trained by a worker. With ``references`` a first run per (data set, seed) with
-    ``lam`` NaN holds those. Give either ``workers`` or ``executor``.
+    Three phases. First, per (data set, seed), the references Non-BC and Fix-M0 (Keep-All) and
+    ``C_0`` are obtained once, in this process; on an ``executor`` that runs tasks elsewhere, the
+    M_0 / Non-BC chains of every (data set, seed) are trained there side by side beforehand. Then
+    every (method, λ) chain that the references do not cover is trained: on such an executor
+    (``workers > 1`` local processes, or Ray; see :mod:`embcompat.executors`) first, by
+    :func:`~embcompat.backward.parallel.train_chains` (the largest data set first; the driver
+    writes what the workers return to the cache), else in this process as each point is assembled.
+    ``from_cache`` (:func:`provenance`) is therefore True for everything trained by a worker. With
+    ``references`` a first run per (data set, seed) with ``lam`` NaN holds those. Give either
+    ``workers`` or ``executor``.
     """
     check_device(device)
     if executor is not None and workers != 1:
@@ -149,7 +151,7 @@ def iter_runs(datasets, scale: str, methods: Sequence[str], lambdas: Sequence[fl
     sc = get_scale(scale)
     graphs, _ = resolve_datasets(datasets) if not isinstance(datasets, InteractionGraph) \
         else ([datasets], [])
-    prepared = []
+    points = []
     for graph in graphs:
         for seed in as_list(seeds, "seeds", item_type=int):
             cfg = bc_config(sc.name, graph.name, seed=seed, device=device)
@@ -159,13 +161,20 @@ def iter_runs(datasets, scale: str, methods: Sequence[str], lambdas: Sequence[fl
                 cfg = replace(cfg, select_start=int(select_start))
             cfg.validate()
             splits = version_splits(graph, cfg.times, heldout_test=cfg.heldout_test, seed=seed)
-            shared = {m: train_versions(m, graph, splits, cfg, progress=progress)
-                      for m in ("Non-BC", "Fix-M0", "Keep-All")}
-            tasks = build_tasks(graph, splits=splits)
-            z0 = shared["Fix-M0"].consumer_embeddings()
-            consumers = {n: train_consumers_cached(t, z0, sc.consumers, device=cfg.device,
-                                                   progress=progress) for n, t in tasks.items()}
-            prepared.append((graph, seed, cfg, splits, shared, tasks, consumers))
+            points.append((graph, seed, cfg, splits))
+    if not executor.in_process:  # the references' chains (M_0 and Non-BC) side by side first
+        train_chains([ChainJob(graph, splits, "Non-BC", cfg) for graph, _, cfg, splits in
+                      sorted(points, key=lambda p: -p[0].num_edges)],
+                     executor=executor, progress=progress)
+    prepared = []
+    for graph, seed, cfg, splits in points:
+        shared = {m: train_versions(m, graph, splits, cfg, progress=progress)
+                  for m in ("Non-BC", "Fix-M0", "Keep-All")}
+        tasks = build_tasks(graph, splits=splits)
+        z0 = shared["Fix-M0"].consumer_embeddings()
+        consumers = {n: train_consumers_cached(t, z0, sc.consumers, device=cfg.device,
+                                               progress=progress) for n, t in tasks.items()}
+        prepared.append((graph, seed, cfg, splits, shared, tasks, consumers))
 
     if not executor.in_process:
         by_size = sorted(prepared, key=lambda p: -p[0].num_edges)

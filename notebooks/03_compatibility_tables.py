@@ -190,6 +190,8 @@ for ds in matrix.dataset.unique():
 # Each sentence below is computed from the tables above (so it stays true when the notebook is rerun with other seeds or data). The λ trade-off is notebook 05's.
 #
 # **Power.** movielens-latest-small's held-out test halves hold only 31-48 users per version (v0-v4: 34, 48, 42, 31, 37 users and 362-2,261 edges over seeds 42-46; amazon-2014-hin: 934-1,098 users, 5,593-7,841 edges; `02_evaluation_sizes`, `embcompat.backward.intended.evaluation_sizes`). One user there moves a version's Recall@50 by 2-3 points, and the intended-task half-widths in Table 3 are about 20-30 points, wider than the differences between the joint methods that the table is meant to show. Read movielens-latest-small's (1) and (1)+(2) as underpowered; amazon-2014-hin is the data set that can decide.
+#
+# **Why BC-Aligner's intended task falls so far at demo scale (about −26 % on amazon-2014-hin; paper about −3 %).** Not the short step budget. In `benchmarks/results/bc_lr_check.md` (5 seeds, paired), a 10× learning rate lifts Non-BC and BC-Aligner alike, and the degradation stays: paired −2.4 [−16.0, +11.3] points, undecided. λ is the likelier cause: notebook 05's sweep (3 seeds) has BC-Aligner at +3.5 % / −3.0 % intended at λ = 1 / 2, with an unintended degradation no worse than at 16. λ stays 16 here, because choosing it from that test-split table would be tuning on test.
 
 # %%
 lines = []

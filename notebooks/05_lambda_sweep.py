@@ -17,7 +17,9 @@
 #
 # Only the joint methods are retrained per λ: λ is not part of the cache keys of M_0, Non-BC, Fix-M0 or the consumers C_0, and λ = 16 is the default, so notebook 02/03's cache serves it. `seeds` are training seeds of the GNN versions; with one seed the spread shown is over the consumer seeds instead (the figure titles say which).
 #
-# The joint methods keep their best epoch by validation Recall@50, counted only after `select_start` epochs. The demo uses a 10-epoch warm-up (then patience-stopped training, capped at 60 epochs; before #10: 15 of a fixed 30). The official 10 % would be epoch 3; larger λ makes Recall peak earlier, before the alignment has converged, and with selection after epoch 3 the alignment and unintended curves came out flat or reversed. `docs/deviations.md` has the measurement. `-p select_start 3` reproduces it, and retrains only the joint methods.
+# The joint methods keep their best epoch by validation Recall@50, counted only after `select_start` epochs. The demo trains every version for a fixed 60 epochs with a cosine-decayed learning rate (base 1e-2 down to 0; `embcompat.config.bc`, `docs/deviations.md`) and a 10-epoch warm-up (before #10: 15 of a fixed 30 at lr 1e-3). The official 10 % would be epoch 3; larger λ makes Recall peak earlier, before the alignment has converged, and with selection after epoch 3 the alignment and unintended curves came out flat or reversed. `docs/deviations.md` has the measurement. `-p select_start 3` reproduces it, and retrains only the joint methods.
+#
+# **Choosing the demo's λ.** The sweep's chains also store each version's *validation* Recall@50. `benchmarks/choose_lambda.py` reads those records (never the test half) and takes the largest λ whose validation intended degradation stays within 5 % of Non-BC, the band of the paper's joint methods (`embcompat.backward.lambda_choice`); notebooks 02-04 use that λ (`benchmarks/results/lambda_choice.md`).
 #
 # Outputs: `outputs/tables/05_lambda_sweep` (one row per data set × method × λ × metric, averaged over versions and tasks as in Table 3; λ empty: the λ-independent references Non-BC and Fix-M0), `05_lambda_sweep_per_version` (the same per version, for the explorer), `05_monotonicity` (does each mean over seeds move with λ in the paper's direction?), `05_lambda_trend` (the same seed by seed, with intervals), figures `05_lambda_sweep` (Figure 5), `05_pareto` and `05_explorer`.
 
@@ -41,9 +43,8 @@ methods = None
 lambdas = None
 # training seeds of the GNN versions (official 42); None means the scale's default (demo: 42, 43, 44)
 seeds = None
-# joint methods select their best epoch only after this one; None means the scale's (demo: 10,
-# then patience, cap 60 epochs; paper: 50 of 500, the official); another value retrains only the
-# joint methods
+# joint methods select their best epoch only after this one; None means the scale's (demo: 10 of
+# 60 epochs; paper: 50 of 500, the official); another value retrains only the joint methods
 select_start = None
 # worker processes training the (method, λ) chains side by side; None means the scale's
 # default (demo: 2, one per core of our 2-core CPU); with executor "ray", an optional cap on the

@@ -201,3 +201,38 @@ def test_patience_stops_where_the_full_run_stalls_and_keeps_its_prefix(setup, me
     assert some_stopped  # the test exercises a stop, not only the cap
     with pytest.raises(ValueError, match="patience"):
         replace(cfg, patience=0)
+
+
+def test_lr_factor_cosine_by_hand():
+    from embcompat.backward.epoch import lr_factor
+
+    assert [lr_factor("constant", e, 4) for e in (1, 4)] == [1.0, 1.0]
+    # cos(pi * (e - 1) / 4) for e = 1..4: 1, 1/sqrt(2), 0, -1/sqrt(2)
+    h = 0.5 ** 0.5
+    assert [lr_factor("cosine", e, 4) for e in (1, 2, 3, 4)] == pytest.approx(
+        [1.0, (1 + h) / 2, 0.5, (1 - h) / 2])
+    with pytest.raises(ValueError, match="lr_schedule"):
+        lr_factor("step", 1, 4)
+
+
+@pytest.mark.parametrize("method", ["Non-BC", "BC-Aligner"])
+def test_cosine_schedule_applies_to_every_epoch_and_changes_the_key(setup, method):
+    from embcompat.backward.epoch import lr_factor
+
+    g, splits, cfg = setup
+    base = replace(cfg, epochs=4, eval_every=1, patience=None, select_start=0)
+    cos = replace(base, lr_schedule="cosine")
+    run_c = train_versions(method, g, splits, cos, cache=False, progress=False)
+    run_b = train_versions(method, g, splits, base, cache=False, progress=False)
+    for v in run_c.versions[1:]:
+        lrs = [h["lr"] for h in v.history]
+        assert lrs == pytest.approx([cos.step_lr() * lr_factor("cosine", e, 4) for e in (1, 2, 3, 4)])
+    assert [h["lr"] for h in run_b.versions[1].history] == pytest.approx([base.step_lr()] * 4)
+    # M_0: the first epoch has the same lr, so the same loss; later epochs differ
+    h_c, h_b = run_c.versions[0].history, run_b.versions[0].history
+    assert h_c[0]["train_loss"] == pytest.approx(h_b[0]["train_loss"])
+    assert h_c[-1]["train_loss"] != pytest.approx(h_b[-1]["train_loss"])
+    assert version_keys(method, g, splits, cos) != version_keys(method, g, splits, base)
+    assert "lr_schedule" not in base.train_fields(1)  # constant keeps the keys of earlier caches
+    with pytest.raises(ValueError, match="lr_schedule"):
+        replace(cfg, lr_schedule="step")

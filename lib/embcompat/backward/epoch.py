@@ -12,6 +12,9 @@ snap-stanford/bc-emb (read, not copied):
 * every ``eval_every`` epochs the model (eval mode) embeds every node, Recall@K is measured, and the
   best epoch by Recall@50 (strictly better; joint methods only after ``select_after``) is kept:
   its weights, its ``B`` and its embeddings;
+* with ``lr_schedule="cosine"`` (not in the official code, which keeps the lr constant): the lr
+  of ``M_k`` and ``B_k`` is multiplied by :func:`lr_factor` in each epoch, from 1 down to nearly 0
+  at the last one, so a short run ends with small steps instead of at full noise;
 * with ``patience`` (not in the official code, which always runs every epoch): training stops once
   ``patience`` evaluations in a row inside the selection window have not beaten the best. The
   selected epoch is the same as without ``patience`` whenever the full run would not have found a
@@ -20,6 +23,7 @@ snap-stanford/bc-emb (read, not copied):
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -34,7 +38,7 @@ from embcompat.models.gnn import PinSAGE, VersionGraph
 from embcompat.models.transforms import is_linear
 from embcompat.backward.sampling import BPRSampler
 
-__all__ = ["Alignment", "FitResult", "fit_version", "embed"]
+__all__ = ["Alignment", "FitResult", "fit_version", "embed", "lr_factor"]
 
 
 @dataclass
@@ -136,10 +140,24 @@ def _cpu_state(module: nn.Module) -> dict:
     return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
 
 
+def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
+    """The multiplier of the base lr in ``epoch`` (1-based) of ``epochs``.
+
+    ``"constant"``: 1. ``"cosine"``: ``(1 + cos(pi * (epoch - 1) / epochs)) / 2``, 1 in the first
+    epoch and ``(1 + cos(pi * (epochs - 1) / epochs)) / 2`` (> 0) in the last.
+    """
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / epochs))
+    raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {schedule!r}")
+
+
 def fit_version(model: PinSAGE, g: VersionGraph, sampler: BPRSampler, evaluator: VersionEvaluator,
                 *, epochs: int, lr: float, reg: float, eval_every: int, select_after: int = 0,
                 alignment: Alignment | None = None, lr_trans: float = 1e-3,
-                patience: int | None = None, generator: torch.Generator, bar=None) -> FitResult:
+                patience: int | None = None, lr_schedule: str = "constant",
+                generator: torch.Generator, bar=None) -> FitResult:
     """Train ``model`` (and ``alignment.B``) on one version; keep the best epoch by Recall@50.
 
     Args:
@@ -156,6 +174,8 @@ def fit_version(model: PinSAGE, g: VersionGraph, sampler: BPRSampler, evaluator:
         lr_trans: Adam learning rate of ``B_k`` (already scaled).
         patience: stop after this many evaluations in a row (epochs ``> select_after``) without a
             new best Recall@50; ``None`` runs every epoch (official).
+        lr_schedule: ``"constant"`` (official) or ``"cosine"`` over ``epochs`` (:func:`lr_factor`),
+            applied to both learning rates.
         generator: the sampling generator (CPU).
         bar: an optional tqdm bar, advanced once per epoch.
 
@@ -166,10 +186,14 @@ def fit_version(model: PinSAGE, g: VersionGraph, sampler: BPRSampler, evaluator:
     trainable_B = alignment is not None and any(p.requires_grad for p in alignment.B.parameters())
     if trainable_B:
         groups.append({"params": list(alignment.B.parameters()), "lr": lr_trans})
+    lr_factor(lr_schedule, 1, epochs)  # refuse an unknown schedule before training
     opt = torch.optim.Adam(groups)
+    base_lrs = [grp["lr"] for grp in opt.param_groups]
     best, best_r, stale = None, -1.0, 0
     history, epoch_seconds, eval_seconds = [], [], 0.0
     for epoch in range(1, epochs + 1):
+        for grp, base in zip(opt.param_groups, base_lrs):
+            grp["lr"] = base * lr_factor(lr_schedule, epoch, epochs)
         model.train()
         if alignment is not None:
             alignment.B.train()
@@ -187,7 +211,7 @@ def fit_version(model: PinSAGE, g: VersionGraph, sampler: BPRSampler, evaluator:
             total += float(loss.detach())
             steps += 1
         epoch_seconds.append(time.perf_counter() - t0)
-        row = {"epoch": epoch, "train_loss": total / max(steps, 1)}
+        row = {"epoch": epoch, "train_loss": total / max(steps, 1), "lr": opt.param_groups[0]["lr"]}
         if epoch % eval_every == 0:
             t1 = time.perf_counter()
             ue, ie = embed(model, g)

@@ -111,7 +111,7 @@ def _fit(ctx: TrainContext, model: PinSAGE, k: int, epochs: int, desc: str, *,
                            lr=cfg.step_lr(), reg=cfg.reg, eval_every=cfg.eval_every,
                            select_after=select_after, alignment=alignment,
                            lr_trans=cfg.step_lr(cfg.lr_trans), patience=cfg.patience,
-                           generator=gen, bar=bar)
+                           lr_schedule=cfg.lr_schedule, generator=gen, bar=bar)
 
 
 def _make(m: Method, ctx: TrainContext, k: int, key: str, recs: list[VersionRecord],

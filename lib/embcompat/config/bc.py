@@ -28,7 +28,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from embcompat.config.common import check_device, check_scale
 from embcompat.params import check_seeds
 
-__all__ = ["BCTrainConfig", "BC_SCALES", "TRAIN_SEEDS", "train_seeds", "SCHEDULES", "LR_SCALINGS", "PAPER_ARCH",
+__all__ = ["BCTrainConfig", "BC_SCALES", "TRAIN_SEEDS", "train_seeds", "SCHEDULES", "LR_SCALINGS", "LR_SCHEDULES",
+           "PAPER_ARCH",
            "GROCERY_ARCH", "DEFAULT_TIMES", "bc_config"]
 
 #: The official time slices t_0 < ... < t_K (fractions of the time span): versions 0..4.
@@ -36,6 +37,9 @@ DEFAULT_TIMES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 SCHEDULES = ("official", "large-batch")
 LR_SCALINGS = ("none", "sqrt", "linear")
+#: How the learning rate moves over one version's epochs: ``"constant"`` (official) or ``"cosine"``
+#: (from the step lr down to 0 over ``epochs``, one step per epoch; :func:`embcompat.backward.epoch.lr_factor`).
+LR_SCHEDULES = ("constant", "cosine")
 #: Musical Instruments / Video Games (official ``get_pinsage_hyperparam_list``): (dims, layers).
 PAPER_ARCH = ((256, 320, 384, 448, 512), (2, 2, 3, 3, 3))
 #: Grocery's schedule in the official code.
@@ -76,6 +80,9 @@ class BCTrainConfig:
         schedule: ``"official"`` or ``"large-batch"`` (see the module docstring).
         batch_factor: minibatches merged per step under ``"large-batch"``.
         lr_scaling: learning-rate scaling under ``"large-batch"``.
+        lr_schedule: ``"constant"`` (official) or ``"cosine"`` (the lr of ``M_k`` and ``B_k``
+            decays to 0 over the version's epochs, the cap). Part of the cache keys only when
+            not constant.
         heldout_test: select on the validation half of each window and report the test half.
         times: the time slices ``t_0 < ... < t_K`` (official 0.5 ... 1.0).
         ks: the Recall@K cut-offs; selection uses K = 50.
@@ -103,6 +110,7 @@ class BCTrainConfig:
     schedule: str = "official"
     batch_factor: int = 1
     lr_scaling: str = "none"
+    lr_schedule: str = "constant"
     heldout_test: bool = False
     times: tuple[float, ...] = DEFAULT_TIMES
     ks: tuple[int, ...] = (10, 20, 50, 100)
@@ -133,6 +141,8 @@ class BCTrainConfig:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.lr_scaling not in LR_SCALINGS:
             raise ValueError(f"lr_scaling must be one of {LR_SCALINGS}, got {self.lr_scaling!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if isinstance(self.mlp_hidden, bool) or not isinstance(self.mlp_hidden, int) or self.mlp_hidden < 1:
             raise ValueError(f"mlp_hidden must be a positive int, got {self.mlp_hidden!r}")
         if self.patience is not None and (isinstance(self.patience, bool)
@@ -185,6 +195,8 @@ class BCTrainConfig:
             out.update(batch_factor=self.batch_factor, lr_scaling=self.lr_scaling)
         if self.patience is not None:
             out["patience"] = self.patience
+        if self.lr_schedule != "constant":
+            out["lr_schedule"] = self.lr_schedule
         return out
 
     def to_dict(self) -> dict:
@@ -196,20 +208,26 @@ class BCTrainConfig:
 #: ``bc_config("paper", "amazon2018-grocery")`` for Grocery).
 #: ``demo`` keeps the paper's shape (2, 2, 3, 3, 3 layers, dims growing by a quarter of d_0 per
 #: version) at an eighth of its width (32..64 dims) so that 5 training seeds of every method on
-#: both real data sets fit 2 CPU cores; it trains every version to a plateau instead of for a fixed
-#: count: evaluated every 2 epochs, stopped after 8 evaluations (16 epochs) without a new best
-#: Recall@50 on the validation half, capped at 60 epochs (Finetune-M0: 30), with the validated
-#: large-batch schedule (4 minibatches per propagation, sqrt-scaled lr; benchmarks/results/
-#: bc_schedule.md). Joint methods select (and count patience) only after a 10-epoch warm-up
-#: (official: 50 of 500 epochs; at epoch 3 the alignment has not converged, docs/deviations.md).
-#: λ stays the paper's 16: the alignment loss is a mean over dimensions (``MSELoss``), so its scale
-#: does not grow with the width (docs/deviations.md). Post-hoc B fitting: 50 epochs selected after
-#: 12 (official 200 / 50, evaluated every 5 instead of 10).
+#: both real data sets fit 2 CPU cores. It has a fixed budget of 60 epochs per version (Finetune-M0:
+#: 30) with the validated large-batch schedule (4 minibatches per propagation, sqrt-scaled lr;
+#: benchmarks/results/bc_schedule.md), that is about 780 Adam steps where the official run takes
+#: 25,500. At the official lr (1e-3) the curves were still rising at 60 epochs, and at 160 epochs
+#: v4 was still creeping up (benchmarks/results/bc_plateau_probe.md); a 10x lr reached a higher
+#: Recall@50 at 60 epochs (5 seeds, paired: benchmarks/results/bc_lr_check.md) but jumped 3-4
+#: points between evaluations. So the demo starts at base lr 1e-2 (M_k and B_k) and decays it
+#: to 0 over the 60 epochs (cosine), which ends every curve on small steps: a plateau by the end
+#: of the budget, not a cut-off. Every version runs all its epochs (no patience) and keeps its
+#: best evaluation (every 2 epochs) by Recall@50 on the validation half; joint methods select only
+#: after a 10-epoch warm-up (official: 50 of 500 epochs; at epoch 3 the alignment has not
+#: converged, docs/deviations.md). Post-hoc B fitting: 50 epochs selected after 12 (official
+#: 200 / 50, evaluated every 5 instead of 10). λ: chosen on the validation half from notebook
+#: 05's sweep under this protocol (benchmarks/results/lambda_choice.md).
 #: ``smoke`` runs the same code paths at toy size (seconds per data set).
 BC_SCALES: dict[str, BCTrainConfig] = {
     "paper": BCTrainConfig(),
-    "demo": BCTrainConfig(dims=(32, 40, 48, 56, 64), layers=(2, 2, 3, 3, 3), epochs=60,
-                          eval_every=2, patience=8, select_start=10, finetune_epochs=30,
+    "demo": BCTrainConfig(dims=(32, 40, 48, 56, 64), layers=(2, 2, 3, 3, 3), epochs=60, lr=1e-2,
+                          lr_trans=1e-2, lr_schedule="cosine", eval_every=2, select_start=10,
+                          finetune_epochs=30,
                           posthoc_epochs=50, posthoc_select_after=12, posthoc_eval_every=5,
                           schedule="large-batch", batch_factor=4, lr_scaling="sqrt",
                           heldout_test=True),

@@ -13,7 +13,7 @@
 #
 # Hu et al. (KDD 2022). A PinSAGE model M_k is trained on the graph at each time slice t_k (edge fractions 0.5 … 0.9); the methods of Table 3 differ in how M_k and the backward transformation B_k (d_k → d_{k-1}) are obtained: trained alone (Non-BC), B_k fitted post hoc on Non-BC's models (Post-Lin-SLoss/MLoss), trained jointly with an alignment loss (Joint-NoTrans, Joint-Lin-SLoss, BC-Aligner = multi-step loss), M_0 kept (Fix-M0) or fine-tuned (Finetune-M0). Keep-All is not a run: Non-BC's M_k for the intended task, the true z_0 for the consumers.
 #
-# **Training seeds.** `seeds` lists the training seeds (demo: 42 … 46). Each seed retrains the whole chain, M_0 included, and draws its own validation / test halves of each version's evaluation window; within one seed M_0 is shared by every method. The chains of all seeds train side by side in `workers` processes (`embcompat.backward.seeded`). Every version trains until its Recall@50 on the validation half has not improved for `patience` evaluations (demo: 8 evaluations, 16 epochs; capped at 60 epochs; joint methods only count after a 10-epoch warm-up), so a curve that ends early below has plateaued.
+# **Training seeds.** `seeds` lists the training seeds (demo: 42 … 46). Each seed retrains the whole chain, M_0 included, and draws its own validation / test halves of each version's evaluation window; within one seed M_0 is shared by every method. The chains of all seeds train side by side in `workers` processes (`embcompat.backward.seeded`). At demo scale every version trains for a fixed 60 epochs (Finetune-M0: 30) while its learning rate decays from base 1e-2 to 0 by a cosine, and keeps its best evaluation by Recall@50 on the validation half (joint methods only after a 10-epoch warm-up); the section on plateaus below checks that the curves have flattened by the end (`embcompat.config.bc`, `docs/deviations.md`).
 #
 # Every version is cached by config hash (`outputs/cache/bc-version-*`), so notebooks 03 and 04 reuse what is trained here, and a killed run resumes at the first missing version.
 #
@@ -50,6 +50,7 @@ from embcompat.backward import experiment as X
 from embcompat.backward import plots as P
 from embcompat.backward import seeded as S
 from embcompat.backward.intended import evaluation_sizes
+from embcompat.backward.plateau import late_gain_rows, plateau_table
 from embcompat.backward.seed_tables import SEED, count_train_seeds
 from embcompat.config import check_device, get_scale
 from embcompat.config.bc import train_seeds
@@ -101,18 +102,22 @@ display(r50.groupby(["method", "version"]).value.agg(["mean", "std"]).unstack("v
         .loc[exp.methods])
 
 # %% [markdown]
-# ## Where training stopped
-# Per method and version, over the training seeds: the last epoch trained (below the cap: stopped after `patience` evaluations without a new best validation Recall@50) and the selected epoch. A version that ran to the cap was still improving when it was cut off.
+# ## Has every curve plateaued?
+# Per method and version, over the training seeds: the range of the last epoch trained and of the selected epoch, then the **late gain** of each validation Recall@50 curve: the mean of its last quarter of evaluations minus the mean of the quarter before (`embcompat.backward.plateau`). `rising`: the 95 % interval of the mean late gain is above 0, the curve was still climbing when its budget ran out; `plateau`: the interval stays below 0.5 Recall@50 points; `undecided` otherwise. Only the versions a method trains itself count (post-hoc methods and Fix-M0 reuse Non-BC's and M_0's).
 
 # %%
-cfg0 = exp.config
 stops = recall[recall.metric.isin(["epochs_trained", "best_epoch"])].pivot_table(
     index=["method", "version"], columns="metric", values="value", aggfunc=["min", "max"])
 display(stops.loc[[m for m in exp.methods if m in stops.index.get_level_values(0)]])
-own = X.stopping_rows(recall, cfg0)
-print(f"{int(own.at_cap.sum())} of {len(own)} (method, version, seed) rows ran to the cap "
-      f"({cfg0.epochs} epochs, Finetune-M0 {cfg0.finetune_epochs}); patience {cfg0.patience} "
-      f"evaluations of every {cfg0.eval_every} epochs")
+gains = late_gain_rows([e.requested() for e in exps])
+plateau = plateau_table(gains)
+save_table(plateau, "02_plateau",
+           caption=f"Late gain of each validation Recall@50 curve (mean of the last quarter of its "
+                   f"evaluations minus the quarter before, x100), mean and 95 % t interval over "
+                   f"training seeds, with a verdict ({exp.dataset}, scale={sc.name}, seeds {seed_list}). "
+                   f"Regenerate with `{cmd}`.")
+display(plateau)
+print(plateau.verdict.value_counts().to_string())
 
 # %% [markdown]
 # ## How much each evaluation rests on
@@ -129,7 +134,7 @@ display(sizes.groupby(["version", "split"])[["users", "edges"]].agg(["min", "max
 
 # %% [markdown]
 # ## Training curves
-# Recall@50 on the selection split at every evaluation, one line per version and training seed (dots: the selected epoch). A line ending before the cap stopped on patience. Post-hoc methods share Non-BC's curves, Fix-M0 only has M_0's.
+# Recall@50 on the selection split at every evaluation, one line per version and training seed (dots: the selected epoch). A line ending before the cap stopped on patience (the demo has none: every version runs its 60 epochs, the learning rate decaying to 0). Post-hoc methods share Non-BC's curves, Fix-M0 only has M_0's.
 
 # %%
 fig = P.plot_training_curves([e.requested() for e in exps])

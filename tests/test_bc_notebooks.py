@@ -88,6 +88,10 @@ def test_02_and_04_carry_every_training_seed(tmp_path):
     sizes = pd.read_csv(out / "tables" / "02_evaluation_sizes.csv")
     assert set(sizes.split) == {"eval", "val", "test"} and (sizes.users > 0).all()
     assert set(sizes.train_seed) == {5, 6}
+    plateau = pd.read_csv(out / "tables" / "02_plateau.csv")
+    bca = plateau[plateau.method == "BC-Aligner"]
+    assert sorted(bca.version) == [1, 2, 3, 4] and (bca.n_seeds == 2).all()
+    assert set(plateau.verdict) <= {"rising", "plateau", "undecided"}
     out = run_notebook("04_performance_over_time.ipynb", tmp_path, dataset="synthetic",
                        methods=["BC-Aligner"], seeds=[5, 6], device="cpu", workers=1)
     assert (pd.read_csv(out / "tables" / "04_over_time.csv").n_train_seeds == 2).all()

@@ -103,22 +103,3 @@ def test_count_train_seeds_counts_per_dataset_and_method():
     assert n["Keep-All"].tolist() == [5] and n["BC-Aligner"].tolist() == [4]
     with pytest.raises(ValueError, match="train_seed"):
         T.count_train_seeds(tidy.drop(columns="train_seed"))
-
-
-def test_stopping_rows_flags_the_versions_that_ran_to_their_cap():
-    from types import SimpleNamespace
-
-    from embcompat.backward.experiment import stopping_rows
-
-    rows = [("Non-BC", 0, 60), ("Non-BC", 1, 44), ("Finetune-M0", 0, 60), ("Finetune-M0", 1, 30),
-            ("Finetune-M0", 2, 28), ("Post-LS", 1, 60), ("Fix-M0", 0, 18), ("Keep-All", 1, 60)]
-    recall = pd.DataFrame([{"dataset": "d", "method": m, "version": v, "metric": "epochs_trained",
-                            "value": float(e), "split": ""} for m, v, e in rows]
-                          + [{"dataset": "d", "method": "Non-BC", "version": 0, "metric": "best_epoch",
-                              "value": 60.0, "split": ""}])
-    out = stopping_rows(recall, SimpleNamespace(epochs=60, finetune_epochs=30))
-    # M_0 once (Non-BC's); copies (Post-LS, Keep-All, Finetune-M0's v0, Fix-M0) are not counted;
-    # Finetune-M0's later versions have their own cap of 30
-    assert out[["method", "version", "cap", "at_cap"]].values.tolist() == [
-        ["Non-BC", 0, 60, True], ["Non-BC", 1, 60, False],
-        ["Finetune-M0", 1, 30, True], ["Finetune-M0", 2, 30, False]]

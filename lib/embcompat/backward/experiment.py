@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -33,7 +32,7 @@ from embcompat.params import as_list
 
 __all__ = ["REAL_DATASETS", "BCExperiment", "resolve_methods", "resolve_datasets",
            "default_dataset", "run_experiment", "assert_same_m0",
-           "recall_table", "stopping_rows", "save_compatibility_tables"]
+           "recall_table", "save_compatibility_tables"]
 
 #: The real graph data sets, the paper's first (notebook 03's default: those present).
 REAL_DATASETS = ("amazon2018-musical-instruments", "amazon2018-video-games", "amazon2018-grocery",
@@ -193,22 +192,6 @@ def recall_table(exp: BCExperiment) -> pd.DataFrame:
                                  "metric": key, "value": float(value),
                                  "split": split if key.startswith("recall@") else ""})
     return pd.DataFrame(rows)
-
-
-def stopping_rows(recall: pd.DataFrame, config) -> pd.DataFrame:
-    """The ``epochs_trained`` rows of :func:`recall_table` for the versions a method trains itself
-    (M_0 once, under Non-BC; no copies from Non-BC or M_0), with that version's epoch ``cap``
-    (``config.epochs``; Finetune-M0's later versions ``config.finetune_epochs``) and ``at_cap``: it
-    ran to the cap, so it was still improving (or patience never ran out) when it was cut off."""
-    kind = {m: get_method(m).kind for m in recall.method.unique()}
-    rows = recall[recall.metric == "epochs_trained"].copy()
-    version = rows.version.astype(int)
-    k = rows.method.map(kind)
-    rows = rows[(k == "independent") | (k.isin(["joint", "finetune"]) & (version > 0))].copy()
-    later = rows.method.eq("Finetune-M0")
-    rows["cap"] = np.where(later, config.finetune_epochs, config.epochs)
-    rows["at_cap"] = rows.value >= rows.cap
-    return rows.reset_index(drop=True)
 
 
 def save_compatibility_tables(tidy: pd.DataFrame, name: str, caption: str) -> dict:

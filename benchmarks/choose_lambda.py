@@ -18,39 +18,22 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import torch
 
+from embcompat.backward.cached_records import protocol, scan_version_records
 from embcompat.backward.lambda_choice import choose_lambda, common_lambda, lambda_summary, validation_degradation
 from embcompat.config.bc import bc_config
 
-IGNORED = ("lam", "seed", "device")
-
-
-def _same_preset(cfg: dict, preset: dict) -> bool:
-    return all(json.dumps(cfg.get(k), sort_keys=True) == json.dumps(v, sort_keys=True)
-               for k, v in preset.items() if k not in IGNORED)
-
-
-def read_records(cache: Path, scale: str, method: str) -> pd.DataFrame:
+def read_records(cache: Path, scale: str, method: str, overrides: dict | None = None) -> pd.DataFrame:
     """One row per (dataset, seed, λ, version) with the method's and Non-BC's validation R@50."""
-    preset = json.loads(json.dumps(bc_config(scale).to_dict()))
-    mine, ref = [], {}
-    for f in sorted(cache.glob("bc-version-*/config.json")):
-        meta = json.loads(f.read_text())
-        cfg = meta["config"]
-        if meta["method"] not in (method, "Non-BC") or not _same_preset(cfg, preset):
-            continue
-        rec = torch.load(f.parent / "version.pt", map_location="cpu", weights_only=False)
-        val = float(rec["recall"][50])
-        if meta["method"] == "Non-BC":
-            ref[(meta["dataset"], cfg["seed"], meta["k"])] = val
-        elif meta["k"] > 0:
-            mine.append({"dataset": meta["dataset"], "seed": cfg["seed"], "lam": float(cfg["lam"]),
-                         "version": meta["k"], "recall": val})
-    rows = pd.DataFrame(mine)
+    recs = scan_version_records(cache, protocol(bc_config(scale), **(overrides or {})),
+                                methods=(method, "Non-BC"))
+    ref = {(d, s, k): v for d, s, k, v in recs[recs.method == "Non-BC"][["dataset", "seed", "version", "val_r50"]]
+           .itertuples(index=False)}
+    rows = recs[(recs.method == method) & (recs.version > 0)].rename(columns={"val_r50": "recall"})
     if rows.empty:
         raise SystemExit(f"no {method} records of the {scale} preset in {cache}")
-    rows["ref_recall"] = [ref.get((d, s, k), float("nan")) for d, s, k in zip(rows.dataset, rows.seed, rows.version)]
+    rows = rows.assign(ref_recall=[ref.get((d, s, k), float("nan"))
+                                   for d, s, k in zip(rows.dataset, rows.seed, rows.version)])
     if rows.ref_recall.isna().any():
         raise SystemExit("some chains lack their Non-BC reference records:\n"
                          + rows[rows.ref_recall.isna()].to_string())
@@ -59,7 +42,7 @@ def read_records(cache: Path, scale: str, method: str) -> pd.DataFrame:
         lams = part.groupby("seed").lam.nunique()
         full = set(lams[lams == part.lam.nunique()].index)
         keep.append(part[part.seed.isin(full)])
-    return pd.concat(keep, ignore_index=True)
+    return pd.concat(keep, ignore_index=True)[["dataset", "seed", "lam", "version", "recall", "ref_recall"]]
 
 
 def main() -> None:
@@ -68,16 +51,19 @@ def main() -> None:
     ap.add_argument("--scale", default="demo")
     ap.add_argument("--method", default="BC-Aligner")
     ap.add_argument("--tolerance", type=float, default=5.0)
+    ap.add_argument("--override", default="{}",
+                    help="JSON of preset fields that differ from the scale's (e.g. an earlier protocol)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    rows = read_records(args.cache, args.scale, args.method)
+    rows = read_records(args.cache, args.scale, args.method, json.loads(args.override))
     per_seed = validation_degradation(rows)
     choice = choose_lambda(lambda_summary(per_seed), tolerance=args.tolerance)
     lam = common_lambda(choice)
     seeds = {ds: sorted(p.seed.unique().tolist()) for ds, p in rows.groupby("dataset")}
     lines = [f"# λ for the `{args.scale}` preset, chosen on the validation half", "",
              f"Command: `.venv/bin/python benchmarks/choose_lambda.py --cache {args.cache} --scale {args.scale} "
-             f"--method {args.method} --tolerance {args.tolerance:g}`", "",
+             f"--method {args.method} --tolerance {args.tolerance:g}"
+             + (f" --override '{args.override}'`" if json.loads(args.override) else "`"), "",
              f"{args.method}'s validation intended degradation: 100 x (its validation Recall@50 - Non-BC's) / "
              "Non-BC's, per version v1-v4 of the selected checkpoints, averaged over versions, then over training "
              f"seeds (95 % t interval). Seeds: {seeds}. Rule (`embcompat.backward.lambda_choice`): the largest λ "

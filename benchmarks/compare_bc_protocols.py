@@ -1,0 +1,87 @@
+"""Two BC training protocols side by side, from the cache: Recall@50, plateau and cost, paired by seed.
+
+Reads the cached version records (nothing is trained) of protocol A (the scale's preset with
+``--a`` overrides) and protocol B (with ``--b`` overrides; default: the preset itself), keeps the
+(data set, method, λ, seed) chains present under both, and reports per data set, method and λ:
+
+* Recall@50 x 100 on the validation and on the test half, averaged over the chain's own versions
+  (Non-BC: 0-4; joint methods: 1-4), mean over seeds and the paired difference B - A with its
+  95 % t interval (``embcompat.stats.paired_difference``);
+* the late gain of the validation curves (``embcompat.backward.plateau``), mean over versions and
+  seeds: near 0 means flat by the end of the budget;
+* training seconds per chain (sum over its versions; machines shared, so rough).
+
+    .venv/bin/python benchmarks/compare_bc_protocols.py \
+        --a '{"lr": 0.001, "lr_trans": 0.001, "lr_schedule": "constant", "patience": 8}' \
+        --out benchmarks/results/bc_protocols.md
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from embcompat.backward.cached_records import protocol, scan_version_records
+from embcompat.config.bc import bc_config
+from embcompat.stats import mean_ci, paired_difference
+
+
+def chains(cache: Path, scale: str, overrides: dict, methods) -> pd.DataFrame:
+    recs = scan_version_records(cache, protocol(bc_config(scale), **overrides), methods=methods)
+    own = recs[(recs.method == "Non-BC") | (recs.version > 0)]
+    agg = own.groupby(["dataset", "method", "lam", "seed"]).agg(
+        val=("val_r50", "mean"), test=("test_r50", "mean"), late=("late_gain", "mean"),
+        seconds=("train_seconds", "sum"), versions=("version", "nunique")).reset_index()
+    agg.loc[agg.method == "Non-BC", "lam"] = float("nan")
+    return agg
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, default=Path("outputs/cache"))
+    ap.add_argument("--scale", default="demo")
+    ap.add_argument("--a", default="{}", help="JSON overrides of protocol A")
+    ap.add_argument("--b", default="{}", help="JSON overrides of protocol B")
+    ap.add_argument("--methods", default="Non-BC,BC-Aligner")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    methods = args.methods.split(",")
+    a = chains(args.cache, args.scale, json.loads(args.a), methods)
+    b = chains(args.cache, args.scale, json.loads(args.b), methods)
+    key = ["dataset", "method", "lam"]
+    lines = ["# Two BC training protocols, paired by training seed (from the cache)", "",
+             "Command: `.venv/bin/python benchmarks/compare_bc_protocols.py " + " ".join(
+                 f"'{x}'" if x.startswith("{") else x for x in sys.argv[1:]) + "`", "",
+             f"A = `{args.scale}` preset with {args.a}; B = `{args.scale}` preset with {args.b}. Recall@50 x 100, "
+             "mean over the chain's own versions (Non-BC 0-4, joint 1-4); late gain: last quarter of the "
+             "validation curve minus the quarter before, x100 (near 0: flat at the end); seconds: training per "
+             "chain (shared machine, rough). Paired: B - A by seed, 95 % t interval.", "",
+             "| data set | method | λ | seeds | test A | test B | test B - A | val A | val B | val B - A | "
+             "late gain A | late gain B | s/chain A | s/chain B |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (ds, m, lam), pb in b.groupby(key, dropna=False, sort=True):
+        pa = a[(a.dataset == ds) & (a.method == m) & ((a.lam == lam) | (a.lam.isna() & pd.isna(lam)))]
+        seeds = sorted(set(pa.seed) & set(pb.seed))
+        if not seeds:
+            continue
+        ia, ib = pa.set_index("seed").loc[seeds], pb.set_index("seed").loc[seeds]
+        cells = []
+        for col in ("test", "val"):
+            d = paired_difference(ib[col].to_dict(), ia[col].to_dict(), min_seeds=2)
+            cells += [f"{ia[col].mean():.2f}", f"{ib[col].mean():.2f}",
+                      f"{d['mean']:+.2f} [{d['lo']:+.2f}, {d['hi']:+.2f}]"]
+        lam_s = "" if pd.isna(lam) else f"{lam:g}"
+        lines.append(f"| {ds} | {m} | {lam_s} | {len(seeds)} | " + " | ".join(cells)
+                     + f" | {mean_ci(ia.late.to_numpy()).mean:+.2f} | {mean_ci(ib.late.to_numpy()).mean:+.2f}"
+                     + f" | {ia.seconds.mean():.0f} | {ib.seconds.mean():.0f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

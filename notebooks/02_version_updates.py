@@ -13,7 +13,7 @@
 #
 # Hu et al. (KDD 2022). A PinSAGE model M_k is trained on the graph at each time slice t_k (edge fractions 0.5 … 0.9); the methods of Table 3 differ in how M_k and the backward transformation B_k (d_k → d_{k-1}) are obtained: trained alone (Non-BC), B_k fitted post hoc on Non-BC's models (Post-Lin-SLoss/MLoss), trained jointly with an alignment loss (Joint-NoTrans, Joint-Lin-SLoss, BC-Aligner = multi-step loss), M_0 kept (Fix-M0) or fine-tuned (Finetune-M0). Keep-All is not a run: Non-BC's M_k for the intended task, the true z_0 for the consumers.
 #
-# **Training seeds.** `seeds` lists the training seeds (demo: 42 … 46). Each seed retrains the whole chain, M_0 included, and draws its own validation / test halves of each version's evaluation window; within one seed M_0 is shared by every method. The chains of all seeds train side by side in `workers` processes (`embcompat.backward.seeded`). At demo scale every version trains for a fixed 60 epochs (Finetune-M0: 30) while its learning rate decays from base 1e-2 to 0 by a cosine, and keeps its best evaluation by Recall@50 on the validation half (joint methods only after a 10-epoch warm-up); the section on plateaus below checks that the curves have flattened by the end (`embcompat.config.bc`, `docs/deviations.md`).
+# **Training seeds.** `seeds` lists the training seeds (demo: 42 … 46). Each seed retrains the whole chain, M_0 included, and draws its own validation / test halves of each version's evaluation window; within one seed M_0 is shared by every method. The chains of all seeds train side by side in `workers` processes (`embcompat.backward.seeded`). At demo scale every version trains for a fixed 40 epochs (Finetune-M0: 20) while its learning rate decays from base 1e-2 to 0 by a cosine, and keeps its best evaluation by Recall@50 on the validation half (joint methods only after a 10-epoch warm-up); the section on plateaus below checks that the curves have flattened by the end (`embcompat.config.bc`, `docs/deviations.md`).
 #
 # Every version is cached by config hash (`outputs/cache/bc-version-*`), so notebooks 03 and 04 reuse what is trained here, and a killed run resumes at the first missing version.
 #
@@ -134,7 +134,7 @@ display(sizes.groupby(["version", "split"])[["users", "edges"]].agg(["min", "max
 
 # %% [markdown]
 # ## Training curves
-# Recall@50 on the selection split at every evaluation, one line per version and training seed (dots: the selected epoch). A line ending before the cap stopped on patience (the demo has none: every version runs its 60 epochs, the learning rate decaying to 0). Post-hoc methods share Non-BC's curves, Fix-M0 only has M_0's.
+# Recall@50 on the selection split at every evaluation, one line per version and training seed (dots: the selected epoch). A line ending before the cap stopped on patience (the demo has none: every version runs its 40 epochs, the learning rate decaying to 0). Post-hoc methods share Non-BC's curves, Fix-M0 only has M_0's.
 
 # %%
 fig = P.plot_training_curves([e.requested() for e in exps])

@@ -11,15 +11,15 @@
 # %% [markdown]
 # # 05 · BC: the λ trade-off (Figure 5)
 #
-# **Seeds and methods.** At demo scale `seeds` defaults to three training seeds (42, 43, 44; notebooks 02-04 train 42-46, so λ = 16 and the references come from their cache when it is warm), and `methods` to BC-Aligner alone: three seeds of all four joint methods on both data sets take about four hours on our 2 cores (`-p methods '["Joint-NoTrans", "Joint-Lin-SLoss", "BC-Aligner"]'` gives the paper's three). Three seeds give a spread but decide nothing: a claim needs >= 5 training seeds, a 95 % CI and the paired difference (`embcompat.stats`), so the seed-by-seed table at the end says `too few seeds` and counts how many seeds agree with the paper.
+# **Seeds and methods.** At demo scale `seeds` defaults to three training seeds (42, 43, 44; notebooks 02-04 train 42-46, so the demo's λ (1) and the references come from their cache when it is warm), and `methods` to BC-Aligner alone: three seeds of all four joint methods on both data sets take about four hours on our 2 cores (`-p methods '["Joint-NoTrans", "Joint-Lin-SLoss", "BC-Aligner"]'` gives the paper's three). Three seeds give a spread but decide nothing: a claim needs >= 5 training seeds, a 95 % CI and the paired difference (`embcompat.stats`), so the seed-by-seed table at the end says `too few seeds` and counts how many seeds agree with the paper.
 #
 # λ weighs the alignment loss against the intended task's BPR loss in the joint methods (Hu et al., KDD 2022, Eq. 3). The paper (Sec. 5.2, Figure 5) sweeps λ ∈ {1, 2, 4, 8, 16, 32} for Joint-NoTrans, Joint-Lin-SLoss and BC-Aligner and reports that as λ grows every method has a larger intended degradation, a smaller unintended degradation and a smaller alignment error.
 #
-# Only the joint methods are retrained per λ: λ is not part of the cache keys of M_0, Non-BC, Fix-M0 or the consumers C_0, and λ = 16 is the default, so notebook 02/03's cache serves it. `seeds` are training seeds of the GNN versions; with one seed the spread shown is over the consumer seeds instead (the figure titles say which).
+# Only the joint methods are retrained per λ: λ is not part of the cache keys of M_0, Non-BC, Fix-M0 or the consumers C_0, and the scale's own λ (demo 1, paper 16) is notebook 02/03's, so their cache serves it. `seeds` are training seeds of the GNN versions; with one seed the spread shown is over the consumer seeds instead (the figure titles say which).
 #
-# The joint methods keep their best epoch by validation Recall@50, counted only after `select_start` epochs. The demo trains every version for a fixed 60 epochs with a cosine-decayed learning rate (base 1e-2 down to 0; `embcompat.config.bc`, `docs/deviations.md`) and a 10-epoch warm-up (before #10: 15 of a fixed 30 at lr 1e-3). The official 10 % would be epoch 3; larger λ makes Recall peak earlier, before the alignment has converged, and with selection after epoch 3 the alignment and unintended curves came out flat or reversed. `docs/deviations.md` has the measurement. `-p select_start 3` reproduces it, and retrains only the joint methods.
+# The joint methods keep their best epoch by validation Recall@50, counted only after `select_start` epochs. The demo trains every version for a fixed 40 epochs with a cosine-decayed learning rate (base 1e-2 down to 0; `embcompat.config.bc`, `docs/deviations.md`) and a 10-epoch warm-up (before #10: 15 of a fixed 30 at lr 1e-3). The official 10 % would be epoch 3; larger λ makes Recall peak earlier, before the alignment has converged, and with selection after epoch 3 the alignment and unintended curves came out flat or reversed. `docs/deviations.md` has the measurement. `-p select_start 3` reproduces it, and retrains only the joint methods.
 #
-# **Choosing the demo's λ.** The sweep's chains also store each version's *validation* Recall@50. `benchmarks/choose_lambda.py` reads those records (never the test half) and takes the largest λ whose validation intended degradation stays within 5 % of Non-BC, the band of the paper's joint methods (`embcompat.backward.lambda_choice`); notebooks 02-04 use that λ (`benchmarks/results/lambda_choice.md`).
+# **Choosing the demo's λ.** The sweep's chains also store each version's *validation* Recall@50. `benchmarks/choose_lambda.py` reads those records (never the test half) and takes the largest λ whose validation intended degradation stays within 5 % of Non-BC, the band of the paper's joint methods (`embcompat.backward.lambda_choice`). Notebooks 02-04 use the λ it chose, 1 (`benchmarks/results/lambda_choice.md`).
 #
 # Outputs: `outputs/tables/05_lambda_sweep` (one row per data set × method × λ × metric, averaged over versions and tasks as in Table 3; λ empty: the λ-independent references Non-BC and Fix-M0), `05_lambda_sweep_per_version` (the same per version, for the explorer), `05_monotonicity` (does each mean over seeds move with λ in the paper's direction?), `05_lambda_trend` (the same seed by seed, with intervals), figures `05_lambda_sweep` (Figure 5), `05_pareto` and `05_explorer`.
 
@@ -44,7 +44,7 @@ lambdas = None
 # training seeds of the GNN versions (official 42); None means the scale's default (demo: 42, 43, 44)
 seeds = None
 # joint methods select their best epoch only after this one; None means the scale's (demo: 10 of
-# 60 epochs; paper: 50 of 500, the official); another value retrains only the joint methods
+# 40 epochs; paper: 50 of 500, the official); another value retrains only the joint methods
 select_start = None
 # worker processes training the (method, λ) chains side by side; None means the scale's
 # default (demo: 2, one per core of our 2-core CPU); with executor "ray", an optional cap on the

@@ -21,8 +21,8 @@ def _write(root, name, method, k, cfg, val, test, curve=(0.01, 0.02, 0.03, 0.05)
 def test_scan_keeps_one_protocol_and_reads_the_numbers(tmp_path):
     demo = protocol(bc_config("demo"))
     old = protocol(bc_config("demo"), lr=1e-3, lr_trans=1e-3, lr_schedule="constant", patience=8)
-    _write(tmp_path, "a", "Non-BC", 1, {**demo, "seed": 7}, 0.05, 0.04)
-    _write(tmp_path, "b", "BC-Aligner", 1, {**demo, "lam": 1.0}, 0.045, 0.03)
+    _write(tmp_path, "a", "Non-BC", 1, {**demo, "seed": 7, "lam": 16.0}, 0.05, 0.04)
+    _write(tmp_path, "b", "BC-Aligner", 1, {**demo, "lam": 2.0}, 0.045, 0.03)
     _write(tmp_path, "c", "BC-Aligner", 1, old, 0.02, 0.01, drop=("lr_schedule",))  # written before the field
     got = scan_version_records(tmp_path, demo)
     assert sorted(got.key) == ["bc-version-a", "bc-version-b"]
@@ -33,4 +33,5 @@ def test_scan_keeps_one_protocol_and_reads_the_numbers(tmp_path):
     assert list(scan_version_records(tmp_path, old).key) == ["bc-version-c"]
     assert list(scan_version_records(tmp_path, demo, methods=["BC-Aligner"]).key) == ["bc-version-b"]
     # λ is ignored by default, not when asked
-    assert list(scan_version_records(tmp_path, demo, ignore=("seed", "device")).key) == ["bc-version-a"]
+    assert list(scan_version_records(tmp_path, {**demo, "lam": 16.0}, ignore=("seed", "device")).key) == [
+        "bc-version-a"]

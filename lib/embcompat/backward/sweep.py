@@ -8,7 +8,7 @@ trains the joint methods once per λ and scores them exactly as notebook 03 does
   Fix-M0, the post-hoc methods and the consumers ``C_0`` are trained once (or loaded from notebook
   02/03's cache) and reused at every λ; the references are run once per (data set, seed);
 * the scale's config is ``bc_config(scale, dataset, seed=...)`` with only ``lam`` replaced, so at
-  λ = 16 (the default) the joint methods hit notebook 02/03's cache entries: free.
+  the scale's own λ (demo 1, paper 16) the joint methods hit notebook 02/03's cache entries: free.
 
 **Seeds** are training seeds of the GNN versions (:attr:`BCTrainConfig.seed`); each seed is a
 full, separately cached run (its own ``M_0``, references and ``C_0``).
@@ -33,7 +33,7 @@ about 35-50 users), so read its trends with care; amazon-2014-hin has thousands 
 version.
 
 The demo uses three training seeds (42-44, the first three of notebooks 02-04's, whose cache holds
-their λ = 16 runs and references); with one seed ``std`` is NaN and the figures show the
+their runs at the scale's λ and the references); with one seed ``std`` is NaN and the figures show the
 consumer-seed spread instead (their captions say which). No epoch override: changing the
 epochs changes every cache key and would retrain the references (``epochs`` exists for users who
 accept that). ``paper`` is the paper's protocol (Musical Instruments, the full grid) with three

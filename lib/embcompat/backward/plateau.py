@@ -67,8 +67,6 @@ def late_gain_rows(runs: Sequence[Mapping[str, VersionsResult]], K: int = 50) ->
     rows = []
     for res_by_method in runs:
         for m, res in res_by_method.items():
-            if get_method(m).kind not in ("independent", "joint", "finetune"):
-                continue
             for v in _own_versions(m, res):
                 pts = [h[f"recall@{K}"] for h in v.history if f"recall@{K}" in h]
                 if len(pts) < 2:

@@ -60,3 +60,11 @@ def test_verdicts_from_the_t_interval():
     # a tighter tolerance turns the flat one undecided
     tight = plateau_table(rows("flat", [0.1, -0.2, 0.0, 0.1, -0.1]), tolerance=0.05)
     assert tight.verdict.iloc[0] == "undecided"
+    # a small but detectable rise, interval about [+0.09, +0.21]: flat to within 0.5 points, so a
+    # plateau, and flagged as still rising; with a tolerance it does not clear it is rising
+    sliver = rows("sliver", [0.10, 0.20, 0.15, 0.12, 0.18])
+    s = plateau_table(sliver).iloc[0]
+    assert 0 < s.lo and s.hi < 0.5 and s.verdict == "plateau" and s.still_rising
+    assert plateau_table(sliver, tolerance=0.2).verdict.iloc[0] == "rising"
+    assert not t.set_index("method").still_rising[["flat", "noisy", "one"]].any()
+    assert t.set_index("method").still_rising["up"]

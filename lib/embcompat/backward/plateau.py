@@ -7,10 +7,17 @@ has a late gain near 0 (or below, when it peaked earlier).
 
 :func:`plateau_table` reads it over training seeds, per method and version, and gives a verdict:
 
-* ``rising``: the 95 % t interval of the mean late gain lies above 0;
-* ``plateau``: its upper end is below ``tolerance`` (default 0.5 Recall@50 points): whatever rise
-  is left over the last quarter of the budget is smaller than that;
+* ``plateau``: the upper end of the 95 % t interval of the mean late gain is below ``tolerance``
+  (default 0.5 Recall@50 points): whatever rise is left over the last quarter of the budget is
+  smaller than that (an equivalence test: the gain is bounded, not merely undetected);
+* ``rising``: otherwise, when the interval lies above 0: still climbing, by possibly more than
+  ``tolerance``;
 * ``undecided``: neither (or fewer than 2 seeds).
+
+``still_rising`` flags every interval above 0, plateaus included: a curve can be flat to within
+``tolerance`` and still gain a detectable sliver (the cosine's last small steps do that). Until
+2026-12-07 ``rising`` was tested first, so such a sliver counted as ``rising``; a plateau is a
+question of size, and ``still_rising`` keeps the sliver visible.
 
 Only the versions a method trains itself count (M_0 under Non-BC; joint and Finetune-M0 from
 version 1); post-hoc methods, Keep-All and Fix-M0 reuse Non-BC's or M_0's curves.
@@ -79,21 +86,21 @@ def late_gain_rows(runs: Sequence[Mapping[str, VersionsResult]], K: int = 50) ->
 
 
 def plateau_table(rows: pd.DataFrame, *, tolerance: float = PLATEAU_TOLERANCE) -> pd.DataFrame:
-    """Per (dataset, method, version): mean late gain over seeds, its 95 % t interval, a verdict."""
+    """Per (dataset, method, version): mean late gain over seeds, its 95 % t interval, whether that
+    lies above 0 (``still_rising``) and the verdict (module docstring)."""
     if not tolerance > 0:
         raise ValueError(f"tolerance must be > 0, got {tolerance}")
     out = []
     for (ds, m, k), part in rows.groupby(["dataset", "method", "version"], sort=False):
         ci = mean_ci(part.late_gain.to_numpy())
-        if ci.n < 2 or math.isnan(ci.lo):
-            verdict = "undecided"
-        elif ci.lo > 0:
-            verdict = "rising"
-        elif ci.hi < tolerance:
+        defined = ci.n >= 2 and not math.isnan(ci.lo)
+        if defined and ci.hi < tolerance:
             verdict = "plateau"
+        elif defined and ci.lo > 0:
+            verdict = "rising"
         else:
             verdict = "undecided"
         out.append({"dataset": ds, "method": m, "version": k, "n_seeds": ci.n, "late_gain": ci.mean,
-                    "lo": ci.lo, "hi": ci.hi, "verdict": verdict})
+                    "lo": ci.lo, "hi": ci.hi, "still_rising": bool(defined and ci.lo > 0), "verdict": verdict})
     return pd.DataFrame(out, columns=["dataset", "method", "version", "n_seeds", "late_gain", "lo", "hi",
-                                      "verdict"])
+                                      "still_rising", "verdict"])

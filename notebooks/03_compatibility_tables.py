@@ -27,7 +27,8 @@ scale = os.environ.get("EMBCOMPAT_SCALE", "demo")
 datasets = None
 # Table 3 methods, paper names or official slugs (Non-BC, Post-Lin-SLoss, Post-Lin-MLoss,
 # Joint-NoTrans, Joint-Lin-SLoss, BC-Aligner, Fix-M0, Finetune-M0, Keep-All, and ours: Post-LS,
-# Post-Procrustes, BC-Aligner-MLP); None means all of them (embcompat.backward.evaluate.PAPER_ORDER)
+# Post-Procrustes, BC-Aligner-MLP); None means all but BC-Aligner-MLP, which costs a fifth of the
+# training time (embcompat.backward.experiment.DEFAULT_METHODS)
 methods = None
 # training seeds of the GNN versions (each also draws the held-out test halves); None means the
 # scale's (demo: 42, 43, 44, 45, 46; embcompat.config.bc.TRAIN_SEEDS)
@@ -70,8 +71,10 @@ print(f"scale={sc.name} training seeds={seed_list} device={device} workers={n_wo
 # ## Train or load, then score every method on every data set
 
 # %%
-# every chain of every (data set, seed) first, side by side; then each seed's experiment loads them
+# every chain of every (data set, seed) first, side by side, then the consumers C_0 of every
+# (data set, seed) the same way; then each seed's experiment loads them
 S.pretrain(graphs, sc.name, method_names, seed_list, device=device, workers=n_workers)
+S.pretrain_consumers(graphs, sc.name, seed_list, device=device, workers=n_workers)
 tidy, n_seeds, optimum, exps = [], set(), [], {}
 for g in graphs:
     for s in seed_list:
@@ -159,8 +162,9 @@ from embcompat.matrix_plots import plot_bc_matrix
 from embcompat.report import slug
 
 mcfg = matrix_config(sc.name)
-matrix = pd.concat([CM.experiment_matrix(exps[g.name, seed_list[0]], mcfg) for g in graphs],
-                   ignore_index=True)
+# one data set per worker process; each rebuilds its experiment from the cache
+matrix = CM.datasets_matrix(graphs, sc.name, method_names, seed_list[0], mcfg, device=device,
+                            workers=n_workers)
 diag = matrix[matrix.consumer_version == matrix.embedding_version]
 assert (diag.degradation == 0).all()  # C_j on its own true z_j is its reference
 assert (matrix[matrix.method == "Keep-All"].degradation == 0).all()

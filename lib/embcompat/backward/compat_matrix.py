@@ -37,7 +37,7 @@ from embcompat.backward.tasks import TaskData, rebase_task
 from embcompat.config.consumers import ConsumerConfig, MatrixConfig
 from embcompat.config.consumers import matrix_config as default_matrix_config
 
-__all__ = ["MATRIX_COLUMNS", "SUMMARY_COLUMNS", "TASK_MEAN", "compat_matrix", "matrix_frame",
+__all__ = ["MATRIX_COLUMNS", "SUMMARY_COLUMNS", "TASK_MEAN", "compat_matrix", "datasets_matrix", "matrix_frame",
            "matrix_summary", "experiment_matrix", "save_matrix_tables"]
 
 MATRIX_COLUMNS = ["dataset", "method", "task", "consumer_version", "embedding_version", "roc_auc",
@@ -215,6 +215,32 @@ def experiment_matrix(exp, matrix_config: MatrixConfig | None = None, *, progres
                       mc, device=exp.config.device, use_cache=use_cache,
                       progress=progress, dataset=exp.dataset, methods=exp.methods)
     return m.assign(**{SEED: exp.config.seed, "n_train_seeds": 1})
+
+
+def _dataset_matrix(job: tuple) -> pd.DataFrame:
+    from embcompat.backward.experiment import run_experiment
+
+    graph, scale, methods, seed, device, mc = job[1]
+    exp = run_experiment(graph, scale, methods, seed=seed, device=device, progress=False)
+    return experiment_matrix(exp, mc, progress=False)
+
+
+def datasets_matrix(graphs: Sequence, scale: str, methods: Sequence[str] | None, seed: int,
+                    matrix_config: MatrixConfig | None = None, *, device: str = "auto",
+                    workers: int | None = None, progress: bool = True) -> pd.DataFrame:
+    """:func:`experiment_matrix` of one training seed on every graph, one data set per local
+    worker (each rebuilds its experiment from the cache, so run the chains and ``C_0`` first);
+    the frames concatenated in the order of ``graphs``."""
+    from embcompat.executors import default_workers, get_executor
+
+    mc = matrix_config or default_matrix_config(scale)
+    jobs = [(i, (g, scale, methods, seed, device, mc)) for i, g in enumerate(graphs)]
+    frames = {}
+    with get_executor("local", workers=min(len(jobs), workers or default_workers(device))) as executor:
+        for (i, _), frame in executor.map(_dataset_matrix, jobs, label=lambda j: f"matrix {j[1][0].name}",
+                                          desc="matrices", unit="data set", progress=progress):
+            frames[i] = frame
+    return pd.concat([frames[i] for i in range(len(jobs))], ignore_index=True)
 
 
 def save_matrix_tables(matrix: pd.DataFrame, name: str, caption: str) -> dict:

@@ -18,6 +18,11 @@ once what it builds on is cached:
 Fix-M0 (forward passes of ``M_0``) and Keep-All (derived) are left to the experiment, which then
 finds every version in the cache. With ``workers > 1`` (or Ray) the chains run in parallel; the
 results are the same bit for bit (``tests/test_executors.py``).
+
+:func:`pretrain_consumers` does the same for the consumers ``C_0`` of every (data set, seed): each
+worker trains those of one pair (they depend on its ``M_0`` only) and returns them, and this
+process writes them into the cache, where :func:`~embcompat.backward.experiment.run_experiment`
+then finds them.
 """
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ from embcompat.config.bc import train_seeds
 from embcompat.data import InteractionGraph, load_graph, version_splits
 from embcompat.executors import Executor, default_workers, get_executor
 
-__all__ = ["default_workers", "seed_jobs", "pretrain", "run_seeds"]
+__all__ = ["default_workers", "seed_jobs", "pretrain", "pretrain_consumers", "run_seeds"]
 
 #: Method kinds that train nothing of their own (left to the experiment).
 _FREE = ("fixed", "derived")
@@ -94,6 +99,55 @@ def pretrain(graphs: Sequence[InteractionGraph], scale: str, methods: Sequence[s
         if own:
             executor.close()
     return seconds
+
+
+def _train_c0(job: tuple) -> list:
+    """The ``C_0`` of every task of one (graph, scale, seed, device) that the cache lacks, as
+    ``[(cache key, TrainedConsumers on the CPU)]`` (``M_0`` comes from the cache)."""
+    from embcompat.backward.consumer_cache import consumers_cache_key, load_consumers
+    from embcompat.backward.consumers import train_consumers
+    from embcompat.backward.tasks import build_tasks
+    from embcompat.backward.train import train_versions
+    from embcompat.cache_files import CorruptCacheError
+    from embcompat.utils import cache_dir
+
+    graph, scale, seed, device = job
+    sc = get_scale(scale)
+    cfg = bc_config(sc.name, graph.name, seed=seed, device=device)
+    splits = version_splits(graph, cfg.times, heldout_test=cfg.heldout_test, seed=seed)
+    z0 = train_versions("Fix-M0", graph, splits, cfg, progress=False).consumer_embeddings()
+    out = []
+    for task in build_tasks(graph, splits=splits).values():
+        key = consumers_cache_key(task, z0, sc.consumers)
+        try:
+            load_consumers(cache_dir("consumers", key), "cpu")
+            continue  # cached and intact
+        except (FileNotFoundError, CorruptCacheError):
+            pass
+        trained = train_consumers(task, z0, sc.consumers, device=cfg.device)
+        trained.models = [m.cpu() for m in trained.models]
+        out.append((key, trained))
+    return out
+
+
+def pretrain_consumers(graphs: Sequence[InteractionGraph], scale: str, seeds: Sequence[int] | None = None, *,
+                       device: str = "auto", workers: int | None = None, progress: bool = True) -> int:
+    """Train the consumers ``C_0`` of every (data set, seed) that the cache lacks, one pair per
+    local worker, and cache them; returns how many task models were trained. Call after
+    :func:`pretrain` (``C_0`` is trained on each seed's ``M_0``)."""
+    from embcompat.backward.consumer_cache import save_consumers
+    from embcompat.utils import cache_dir
+
+    sd = train_seeds(scale, seeds)
+    jobs = sorted(((g, scale, s, device) for g in graphs for s in sd), key=lambda j: -j[0].num_edges)
+    n = 0
+    with get_executor("local", workers=workers or default_workers(device)) as executor:
+        for _, out in executor.map(_train_c0, jobs, label=lambda j: f"C_0 {j[0].name} seed {j[2]}",
+                                   desc="consumers", unit="seed", progress=progress):
+            for key, trained in out:
+                save_consumers(trained, cache_dir("consumers", key))
+                n += 1
+    return n
 
 
 def run_seeds(dataset: str | InteractionGraph, scale: str, methods: Sequence[str] | None = None,

@@ -19,14 +19,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from embcompat.backward.cached_records import protocol, scan_version_records
+from embcompat.backward.cached_records import scan_scale_records
 from embcompat.backward.lambda_choice import choose_lambda, common_lambda, lambda_summary, validation_degradation
-from embcompat.config.bc import bc_config
+from embcompat.config.sweep import SWEEP_SCALES
 
-def read_records(cache: Path, scale: str, method: str, overrides: dict | None = None) -> pd.DataFrame:
-    """One row per (dataset, seed, λ, version) with the method's and Non-BC's validation R@50."""
-    recs = scan_version_records(cache, protocol(bc_config(scale), **(overrides or {})),
-                                methods=(method, "Non-BC"))
+def read_records(cache: Path, scale: str, method: str, overrides: dict | None = None,
+                 datasets=None) -> pd.DataFrame:
+    """One row per (dataset, seed, λ, version) with the method's and Non-BC's validation R@50, each
+    data set under its own preset (default data sets: the scale's sweep's)."""
+    recs = scan_scale_records(cache, scale, datasets or SWEEP_SCALES[scale].datasets, overrides,
+                              methods=(method, "Non-BC"))
     ref = {(d, s, k): v for d, s, k, v in recs[recs.method == "Non-BC"][["dataset", "seed", "version", "val_r50"]]
            .itertuples(index=False)}
     rows = recs[(recs.method == method) & (recs.version > 0)].rename(columns={"val_r50": "recall"})

@@ -1,7 +1,7 @@
 """Two BC training protocols side by side, from the cache: Recall@50, plateau and cost, paired by seed.
 
-Reads the cached version records (nothing is trained) of protocol A (the scale's preset with
-``--a`` overrides) and protocol B (with ``--b`` overrides; default: the preset itself), keeps the
+Reads the cached version records (nothing is trained) of protocol A (the scale's preset of each
+data set with ``--a`` overrides) and protocol B (with ``--b`` overrides; default: the preset itself), keeps the
 (data set, method, λ, seed) chains present under both, and reports per data set, method and λ:
 
 * Recall@50 x 100 on the validation and on the test half, averaged over the chain's own versions
@@ -24,13 +24,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from embcompat.backward.cached_records import protocol, scan_version_records
-from embcompat.config.bc import bc_config
+from embcompat.backward.cached_records import scan_scale_records
 from embcompat.stats import mean_ci, paired_difference
 
 
-def chains(cache: Path, scale: str, overrides: dict, methods) -> pd.DataFrame:
-    recs = scan_version_records(cache, protocol(bc_config(scale), **overrides), methods=methods)
+def chains(cache: Path, scale: str, datasets, overrides: dict, methods) -> pd.DataFrame:
+    recs = scan_scale_records(cache, scale, datasets, overrides, methods=methods)
     own = recs[(recs.method == "Non-BC") | (recs.version > 0)]
     agg = own.groupby(["dataset", "method", "lam", "seed"]).agg(
         val=("val_r50", "mean"), test=("test_r50", "mean"), late=("late_gain", "mean"),
@@ -46,11 +45,14 @@ def main() -> None:
     ap.add_argument("--a", default="{}", help="JSON overrides of protocol A")
     ap.add_argument("--b", default="{}", help="JSON overrides of protocol B")
     ap.add_argument("--methods", default="Non-BC,BC-Aligner")
+    ap.add_argument("--datasets", default="amazon-2014-hin,movielens-latest-small",
+                    help="each read under its own preset (embcompat.config.bc.DATASET_PRESETS)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     methods = args.methods.split(",")
-    a = chains(args.cache, args.scale, json.loads(args.a), methods)
-    b = chains(args.cache, args.scale, json.loads(args.b), methods)
+    datasets = args.datasets.split(",")
+    a = chains(args.cache, args.scale, datasets, json.loads(args.a), methods)
+    b = chains(args.cache, args.scale, datasets, json.loads(args.b), methods)
     key = ["dataset", "method", "lam"]
     lines = ["# Two BC training protocols, paired by training seed (from the cache)", "",
              "Command: `.venv/bin/python benchmarks/compare_bc_protocols.py " + " ".join(

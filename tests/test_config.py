@@ -33,6 +33,12 @@ def test_bc_config_is_the_scale_preset_with_seed_and_overrides():
     assert cfg.dims == get_scale("demo").bc.dims
     assert bc_config("paper", "amazon2018-grocery").layers == (1, 1, 2, 2, 2)
     assert bc_config("paper", "amazon2018-video-games").layers == (2, 2, 3, 3, 3)
+    # per-data-set presets: movielens-latest-small's own base lr at demo only; overrides still win
+    ml, az = bc_config("demo", "movielens-latest-small"), bc_config("demo", "amazon-2014-hin")
+    assert (ml.lr, ml.lr_trans) == (1e-3, 1e-3) and (az.lr, az.lr_trans) == (3e-3, 3e-3)
+    assert ml.train_fields(1) != az.train_fields(1)  # so their cache keys differ
+    assert bc_config("paper", "movielens-latest-small").lr == bc_config("paper").lr
+    assert bc_config("demo", "movielens-latest-small", lr=5e-3).lr == 5e-3
     with pytest.raises(ValueError, match="unknown BCTrainConfig field.*'epoch'.*allowed: batch_factor"):
         bc_config("smoke", epoch=3)
     with pytest.raises(ValueError, match="seed must be an int"):

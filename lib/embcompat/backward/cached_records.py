@@ -18,9 +18,9 @@ import pandas as pd
 
 from embcompat.backward.plateau import late_gain
 from embcompat.cache_files import read_torch
-from embcompat.config.bc import BCTrainConfig
+from embcompat.config.bc import BCTrainConfig, bc_config
 
-__all__ = ["RECORD_COLUMNS", "scan_version_records", "protocol"]
+__all__ = ["RECORD_COLUMNS", "scan_version_records", "scan_scale_records", "protocol"]
 
 RECORD_COLUMNS = ("dataset", "method", "lam", "seed", "version", "val_r50", "test_r50", "best_epoch",
                   "epochs_trained", "train_seconds", "late_gain", "key")
@@ -76,3 +76,19 @@ def scan_version_records(cache: str | Path, preset: dict, *, methods: Iterable[s
                      "late_gain": 100.0 * late_gain(curve) if len(curve) >= 2 else float("nan"),
                      "key": f.parent.name})
     return pd.DataFrame(rows, columns=list(RECORD_COLUMNS))
+
+
+def scan_scale_records(cache: str | Path, scale: str, datasets: Iterable[str], overrides: dict | None = None, *,
+                       methods: Iterable[str] | None = None,
+                       ignore: Iterable[str] = ("lam", "seed", "device")) -> pd.DataFrame:
+    """:func:`scan_version_records` of each data set under its own preset, ``bc_config(scale,
+    dataset)`` with ``overrides`` (a scale's preset may differ per data set:
+    :data:`~embcompat.config.bc.DATASET_PRESETS`), the rows of that data set only, stacked."""
+    frames = []
+    for ds in dict.fromkeys(datasets):
+        recs = scan_version_records(cache, protocol(bc_config(scale, ds), **(overrides or {})),
+                                    methods=methods, ignore=ignore)
+        frames.append(recs[recs.dataset == ds])
+    if not frames:
+        return pd.DataFrame(columns=list(RECORD_COLUMNS))
+    return pd.concat(frames, ignore_index=True)

@@ -30,7 +30,7 @@ from embcompat.params import check_seeds
 
 __all__ = ["BCTrainConfig", "BC_SCALES", "TRAIN_SEEDS", "train_seeds", "SCHEDULES", "LR_SCALINGS", "LR_SCHEDULES",
            "PAPER_ARCH",
-           "GROCERY_ARCH", "DEFAULT_TIMES", "bc_config"]
+           "GROCERY_ARCH", "DATASET_PRESETS", "DEFAULT_TIMES", "bc_config"]
 
 #: The official time slices t_0 < ... < t_K (fractions of the time span): versions 0..4.
 DEFAULT_TIMES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -205,7 +205,8 @@ class BCTrainConfig:
 
 
 #: Named presets. ``paper`` is the official protocol (MI/VG/amazon-2014-hin architecture; use
-#: ``bc_config("paper", "amazon2018-grocery")`` for Grocery).
+#: ``bc_config("paper", "amazon2018-grocery")`` for Grocery). Get them through :func:`bc_config`,
+#: which applies the per-data-set changes of :data:`DATASET_PRESETS`.
 #: ``demo`` keeps the paper's shape (2, 2, 3, 3, 3 layers, dims growing by a quarter of d_0 per
 #: version) at an eighth of its width (32..64 dims) so that 5 training seeds of every method on
 #: both real data sets fit 2 CPU cores. It has a fixed budget of 40 epochs per version (Finetune-M0:
@@ -214,9 +215,12 @@ class BCTrainConfig:
 #: the official run takes 25,500. At the official lr (1e-3) the curves were still rising at 60
 #: epochs, and at 160 epochs v4 was still creeping up (benchmarks/results/bc_plateau_probe.md); a
 #: 10x lr reached a higher Recall@50 at 60 epochs (5 seeds, paired: benchmarks/results/
-#: bc_lr_check.md) but jumped 3-4 points between evaluations. So the demo starts at base lr 1e-2
-#: (M_k and B_k) and decays it to 0 by a cosine over the budget, which ends every curve on small
-#: steps: flat at the end of the budget instead of cut off while climbing (02_plateau measures it).
+#: bc_lr_check.md) but jumped 3-4 points between evaluations. So the demo decays its base lr (M_k
+#: and B_k) to 0 by a cosine over the budget, which ends every curve on small steps: flat at the
+#: end of the budget instead of cut off while climbing (02_plateau measures it). The base lr is
+#: chosen per data set on the validation half of the Non-BC chains, among 1e-3, 3e-3 and 1e-2
+#: (benchmarks/results/bc_lr_choice.md): 3e-3 (amazon-2014-hin, and any other data set), 1e-3 on
+#: movielens-latest-small (:data:`DATASET_PRESETS`).
 #: Every version runs all its epochs (no patience) and keeps its best evaluation (every 2 epochs)
 #: by Recall@50 on the validation half; joint methods select only after a 10-epoch warm-up
 #: (official: 50 of 500 epochs; at epoch 3 the alignment has not converged, docs/deviations.md).
@@ -227,8 +231,8 @@ class BCTrainConfig:
 #: ``smoke`` runs the same code paths at toy size (seconds per data set).
 BC_SCALES: dict[str, BCTrainConfig] = {
     "paper": BCTrainConfig(),
-    "demo": BCTrainConfig(dims=(32, 40, 48, 56, 64), layers=(2, 2, 3, 3, 3), epochs=40, lr=1e-2,
-                          lr_trans=1e-2, lr_schedule="cosine", lam=1.0, eval_every=2, select_start=10,
+    "demo": BCTrainConfig(dims=(32, 40, 48, 56, 64), layers=(2, 2, 3, 3, 3), epochs=40, lr=3e-3,
+                          lr_trans=3e-3, lr_schedule="cosine", lam=1.0, eval_every=2, select_start=10,
                           finetune_epochs=20,
                           posthoc_epochs=50, posthoc_select_after=12, posthoc_eval_every=5,
                           schedule="large-batch", batch_factor=4, lr_scaling="sqrt",
@@ -237,6 +241,16 @@ BC_SCALES: dict[str, BCTrainConfig] = {
                            eval_every=1, patience=1, select_start=0, finetune_epochs=1, posthoc_epochs=2,
                            posthoc_select_after=0, posthoc_eval_every=1, schedule="large-batch",
                            batch_factor=8, lr_scaling="sqrt", heldout_test=True, mlp_hidden=16),
+}
+
+
+#: Per-data-set changes to a scale's preset, ``(scale, data set) -> fields``: Grocery's official
+#: architecture at ``paper`` scale, and at ``demo`` the base learning rate movielens-latest-small's
+#: validation half chose (1e-3; the preset's 3e-3 was amazon-2014-hin's choice;
+#: benchmarks/results/bc_lr_choice.md).
+DATASET_PRESETS: dict[tuple[str, str], dict] = {
+    ("paper", "amazon2018-grocery"): {"dims": GROCERY_ARCH[0], "layers": GROCERY_ARCH[1]},
+    ("demo", "movielens-latest-small"): {"lr": 1e-3, "lr_trans": 1e-3},
 }
 
 
@@ -258,7 +272,9 @@ def bc_config(scale: str | None = None, dataset: str | None = None, *, seed: int
               device: str = "auto", **overrides) -> BCTrainConfig:
     """The scale's BC preset for ``dataset``, with ``seed``, ``device`` and field overrides.
 
-    Grocery gets its official architecture at ``paper`` scale (1, 1, 2, 2, 2 layers).
+    The data set's entry of :data:`DATASET_PRESETS`, if any, applies before ``overrides``: Grocery
+    gets its official architecture at ``paper`` scale (1, 1, 2, 2, 2 layers), movielens-latest-small
+    its own base learning rate at ``demo``.
 
     Args:
         scale: ``smoke``, ``demo`` or ``paper`` (default ``$EMBCOMPAT_SCALE``, else ``demo``).
@@ -274,8 +290,7 @@ def bc_config(scale: str | None = None, dataset: str | None = None, *, seed: int
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ValueError(f"seed must be an int, got {seed!r}")
     cfg = replace(BC_SCALES[scale], seed=seed, device=check_device(device, available=True))
-    if scale == "paper" and dataset == "amazon2018-grocery":
-        cfg = replace(cfg, dims=GROCERY_ARCH[0], layers=GROCERY_ARCH[1])
+    cfg = replace(cfg, **DATASET_PRESETS.get((scale, dataset), {}))
     names = {f.name for f in fields(cfg)}
     bad = sorted(set(overrides) - names)
     if bad:

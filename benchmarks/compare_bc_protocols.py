@@ -28,12 +28,14 @@ from embcompat.backward.cached_records import scan_scale_records
 from embcompat.stats import mean_ci, paired_difference
 
 
-def chains(cache: Path, scale: str, datasets, overrides: dict, methods) -> pd.DataFrame:
+def chains(cache: Path, scale: str, datasets, overrides: dict, methods, by_version: bool = False) -> pd.DataFrame:
     recs = scan_scale_records(cache, scale, datasets, overrides, methods=methods)
     own = recs[(recs.method == "Non-BC") | (recs.version > 0)]
-    agg = own.groupby(["dataset", "method", "lam", "seed"]).agg(
+    if not by_version:
+        own = own.assign(version="all")
+    agg = own.groupby(["dataset", "method", "lam", "version", "seed"]).agg(
         val=("val_r50", "mean"), test=("test_r50", "mean"), late=("late_gain", "mean"),
-        seconds=("train_seconds", "sum"), versions=("version", "nunique")).reset_index()
+        seconds=("train_seconds", "sum")).reset_index()
     agg.loc[agg.method == "Non-BC", "lam"] = float("nan")
     return agg
 
@@ -47,25 +49,28 @@ def main() -> None:
     ap.add_argument("--methods", default="Non-BC,BC-Aligner")
     ap.add_argument("--datasets", default="amazon-2014-hin,movielens-latest-small",
                     help="each read under its own preset (embcompat.config.bc.DATASET_PRESETS)")
+    ap.add_argument("--by-version", action="store_true", help="one row per version instead of the chain mean")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     methods = args.methods.split(",")
     datasets = args.datasets.split(",")
-    a = chains(args.cache, args.scale, datasets, json.loads(args.a), methods)
-    b = chains(args.cache, args.scale, datasets, json.loads(args.b), methods)
-    key = ["dataset", "method", "lam"]
+    a = chains(args.cache, args.scale, datasets, json.loads(args.a), methods, args.by_version)
+    b = chains(args.cache, args.scale, datasets, json.loads(args.b), methods, args.by_version)
+    key = ["dataset", "method", "lam", "version"]
     lines = ["# Two BC training protocols, paired by training seed (from the cache)", "",
              "Command: `.venv/bin/python benchmarks/compare_bc_protocols.py " + " ".join(
                  f"'{x}'" if x.startswith("{") else x for x in sys.argv[1:]) + "`", "",
              f"A = `{args.scale}` preset with {args.a}; B = `{args.scale}` preset with {args.b}. Recall@50 x 100, "
-             "mean over the chain's own versions (Non-BC 0-4, joint 1-4); late gain: last quarter of the "
+             "per version, or (version `all`) the mean over the chain's own versions (Non-BC 0-4, joint 1-4); "
+             "late gain: last quarter of the "
              "validation curve minus the quarter before, x100 (near 0: flat at the end); seconds: training per "
-             "chain (shared machine, rough). Paired: B - A by seed, 95 % t interval.", "",
-             "| data set | method | λ | seeds | test A | test B | test B - A | val A | val B | val B - A | "
+             "chain or version (shared machine, rough). Paired: B - A by seed, 95 % t interval.", "",
+             "| data set | method | λ | version | seeds | test A | test B | test B - A | val A | val B | val B - A | "
              "late gain A | late gain B | s/chain A | s/chain B |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for (ds, m, lam), pb in b.groupby(key, dropna=False, sort=True):
-        pa = a[(a.dataset == ds) & (a.method == m) & ((a.lam == lam) | (a.lam.isna() & pd.isna(lam)))]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (ds, m, lam, k), pb in b.groupby(key, dropna=False, sort=True):
+        pa = a[(a.dataset == ds) & (a.method == m) & (a.version == k)
+               & ((a.lam == lam) | (a.lam.isna() & pd.isna(lam)))]
         seeds = sorted(set(pa.seed) & set(pb.seed))
         if not seeds:
             continue
@@ -76,7 +81,7 @@ def main() -> None:
             cells += [f"{ia[col].mean():.2f}", f"{ib[col].mean():.2f}",
                       f"{d['mean']:+.2f} [{d['lo']:+.2f}, {d['hi']:+.2f}]"]
         lam_s = "" if pd.isna(lam) else f"{lam:g}"
-        lines.append(f"| {ds} | {m} | {lam_s} | {len(seeds)} | " + " | ".join(cells)
+        lines.append(f"| {ds} | {m} | {lam_s} | {k} | {len(seeds)} | " + " | ".join(cells)
                      + f" | {mean_ci(ia.late.to_numpy()).mean:+.2f} | {mean_ci(ib.late.to_numpy()).mean:+.2f}"
                      + f" | {ia.seconds.mean():.0f} | {ib.seconds.mean():.0f} |")
     text = "\n".join(lines) + "\n"

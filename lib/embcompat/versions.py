@@ -310,7 +310,8 @@ class VersionStore:
         return f"VersionStore(K={self.K}, dims={self.dims}, kinds={self.kinds}, embeddings={emb})"
 
 
-def chain_from(Bs: Sequence[Tensor | LinearBackward | NoTransBackward | MLPBackward], d0: int | None = None, **kw) -> VersionStore:
+def chain_from(Bs: Sequence[Tensor | LinearBackward | NoTransBackward | MLPBackward], d0: int | None = None,
+               **kw) -> VersionStore:
     """Build a store from ``[B_1, ..., B_K]`` (oldest first); ``d0`` defaults to ``B_1``'s output dim."""
     if not Bs:
         raise ValueError("chain_from needs at least one backward transformation")

@@ -117,7 +117,8 @@ def posthoc_fit_backward(
     olds = [t.detach() for t in olds]
     for a, b in zip(news, olds):
         if a.dim() != 2 or b.dim() != 2 or a.shape[0] != b.shape[0]:
-            raise ValueError(f"z_new rows (n, d_k) and z_old rows (n, d_(k-1)) must match; got {tuple(a.shape)}, {tuple(b.shape)}")
+            raise ValueError("z_new rows (n, d_k) and z_old rows (n, d_(k-1)) must match; "
+                             f"got {tuple(a.shape)}, {tuple(b.shape)}")
     if edges is not None and (len(news) != 2 or edges.dim() != 2 or edges.shape[0] != 2):
         raise ValueError("edges=(2, E) needs z_new=(z_user, z_item) and z_old=(z_user, z_item)")
     if epochs < 1 or eval_every < 1 or batch_size < 1:

@@ -39,8 +39,8 @@ from dataclasses import dataclass, field, fields, replace
 from embcompat.config.common import SCALES, check_device, check_scale
 from embcompat.params import as_list, check_seeds
 
-__all__ = ["SIDE_INFOS", "SIDE_INFO_LABELS", "FCT_SEEDS", "fct_seeds", "TrainConfig", "TransformTrainConfig", "FCTScale",
-           "FCT_SCALES", "fct_config", "validate_side_infos"]
+__all__ = ["SIDE_INFOS", "SIDE_INFO_LABELS", "FCT_SEEDS", "fct_seeds", "TrainConfig", "TransformTrainConfig",
+           "FCTScale", "FCT_SCALES", "fct_config", "validate_side_infos"]
 
 #: Side-information kinds of the paper's Table 6: SimCLR on the old classes' images only (the
 #: paper's SimCLR-500) and on every training image without labels (SimCLR-1k).

@@ -3,8 +3,9 @@
 The usual torchvision v2 pipeline (``RandomResizedCrop``, ``RandomHorizontalFlip``, ``ColorJitter``
 with p = 0.8, ``RandomGrayscale``) augments one image per call, and at 32x32 its Python per-image
 overhead was about 0.6-0.8 ms per view on our CPUs, some 40 % of a demo SimCLR step
-(``benchmarks/bench_simclr_views.py`` keeps it as the reference). :func:`simclr_views` draws the same kinds of views for a
-``(B, C, H, W)`` batch in a handful of batched ops, on any device, from an explicit generator:
+(``benchmarks/bench_simclr_views.py`` keeps it as the reference). :func:`simclr_views` draws the same
+kinds of views for a ``(B, C, H, W)`` batch in a handful of batched ops, on any device, from an
+explicit generator:
 
 * random resized crop (area fraction ``U(min_scale, 1)``, log aspect ratio ``U(log 3/4, log 4/3)``)
   and horizontal flip (p = 1/2), resampled bilinearly with one ``affine_grid`` / ``grid_sample``;

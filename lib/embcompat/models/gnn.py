@@ -177,7 +177,7 @@ class PinSAGE(nn.Module):
 
     def _first_layer_fast(self, g: VersionGraph) -> Tensor:
         """Layer-1 conv output (N, d) computed on the tables, before BatchNorm."""
-        conv, d, u = self.convs[0], self.emb_dim, g.num_users
+        conv, d = self.convs[0], self.emb_dim
         w = torch.cat([conv.lin_l.weight, conv.lin_r.weight])  # (2d, d)
         tc = self.category_embedding.weight @ w.t()  # (C, 2d)
         tb = self.brand_embedding.weight @ w.t()  # (B, 2d)

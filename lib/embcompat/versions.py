@@ -15,9 +15,8 @@ paper) have no matrix, so precomposition is exact only between them: each maxima
 steps is precomposed into one matrix and the MLP steps are applied in turn, which gives the same
 map as applying ``B_K, ..., B_{j+1}`` one by one (``sequential=True``).
 
-Files are a single ``.safetensors`` file (tensors of ``B_1..B_K`` and optionally ``embeddings``)
-whose JSON header carries the metadata (format, dims, kinds, MLP hidden widths); loading never
-executes code (:mod:`embcompat.version_files`).
+Files are one ``.safetensors`` file (``B_1..B_K``, optionally ``embeddings``) with the metadata in its
+JSON header; loading never executes code (:mod:`embcompat.version_files`).
 """
 from __future__ import annotations
 
@@ -34,6 +33,8 @@ from embcompat.models.mlp_backward import MLPBackward
 from embcompat.models.transforms import LinearBackward, NoTransBackward, backward_matrix, backward_dims
 from embcompat.utils import resolve_device
 from embcompat.version_files import FORMAT
+
+BackwardLike = Tensor | LinearBackward | NoTransBackward | MLPBackward
 
 __all__ = ["VersionStore", "chain_from", "FORMAT"]
 
@@ -92,8 +93,7 @@ class VersionStore:
         n = sum(p.numel() for B in self._Bs for p in (B.parameters() if isinstance(B, MLPBackward) else [B]))
         return n + (0 if self.embeddings is None else self.embeddings.numel())
 
-    def add_version(self, B_k: Tensor | LinearBackward | NoTransBackward | MLPBackward | torch.nn.Linear,
-                    embeddings: Tensor | None = None) -> int:
+    def add_version(self, B_k: BackwardLike | torch.nn.Linear, embeddings: Tensor | None = None) -> int:
         """Append ``B_{K+1}``; the store's latest version becomes ``K+1``.
 
         Args:
@@ -310,8 +310,7 @@ class VersionStore:
         return f"VersionStore(K={self.K}, dims={self.dims}, kinds={self.kinds}, embeddings={emb})"
 
 
-def chain_from(Bs: Sequence[Tensor | LinearBackward | NoTransBackward | MLPBackward], d0: int | None = None,
-               **kw) -> VersionStore:
+def chain_from(Bs: Sequence[BackwardLike], d0: int | None = None, **kw) -> VersionStore:
     """Build a store from ``[B_1, ..., B_K]`` (oldest first); ``d0`` defaults to ``B_1``'s output dim."""
     if not Bs:
         raise ValueError("chain_from needs at least one backward transformation")

@@ -11,7 +11,7 @@
 # %% [markdown]
 # # 05 · BC: the λ trade-off (Figure 5)
 #
-# **Seeds and methods.** At demo scale `seeds` defaults to three training seeds (42, 43, 44; notebooks 02-04 train 42-46, so the demo's λ (1) and the references come from their cache when it is warm), and `methods` to BC-Aligner alone: three seeds of all four joint methods on both data sets take about four hours on our 2 cores (`-p methods '["Joint-NoTrans", "Joint-Lin-SLoss", "BC-Aligner"]'` gives the paper's three). Three seeds give a spread but decide nothing: a claim needs >= 5 training seeds, a 95 % CI and the paired difference (`embcompat.stats`), so the seed-by-seed table at the end says `too few seeds` and counts how many seeds agree with the paper.
+# **Seeds and methods.** At demo scale `seeds` defaults to the five training seeds of notebooks 02-04 (42-46), so the demo's λ (1) and the references come from their cache when it is warm, and `methods` to BC-Aligner alone: all four joint methods on both data sets would take several hours on our 2 cores (`-p methods '["Joint-NoTrans", "Joint-Lin-SLoss", "BC-Aligner"]'` gives the paper's three). A trend claim needs >= 5 training seeds, a 95 % CI and the paired difference (`embcompat.stats`); with fewer seeds (`-p seeds "[42, 43, 44]"`) the seed-by-seed table at the end says `too few seeds` and counts how many seeds agree with the paper.
 #
 # λ weighs the alignment loss against the intended task's BPR loss in the joint methods (Hu et al., KDD 2022, Eq. 3). The paper (Sec. 5.2, Figure 5) sweeps λ ∈ {1, 2, 4, 8, 16, 32} for Joint-NoTrans, Joint-Lin-SLoss and BC-Aligner and reports that as λ grows every method has a larger intended degradation, a smaller unintended degradation and a smaller alignment error.
 #
@@ -34,14 +34,14 @@ datasets = None
 # one data set instead of datasets (give at most one of the two)
 dataset = None
 # swept methods (paper names or official slugs), a list or a string; None means the scale's default:
-# demo BC-Aligner only (three seeds of all four joint methods take about four hours on 2 cores);
+# demo BC-Aligner only (five seeds of all four joint methods take several hours on 2 cores);
 # paper: the paper's three joint methods Joint-NoTrans, Joint-Lin-SLoss, BC-Aligner, and
 # BC-Aligner-MLP (not in the paper)
 methods = None
 # the λ grid: a list, a string "[1, 4, 16]" or "1,4,16", or one number; every λ > 0;
 # None means the scale's default (demo and paper: 1, 2, 4, 8, 16, 32)
 lambdas = None
-# training seeds of the GNN versions (official 42); None means the scale's default (demo: 42, 43, 44)
+# training seeds of the GNN versions (official 42); None means the scale's default (demo: 42-46)
 seeds = None
 # joint methods select their best epoch only after this one; None means the scale's (demo: 10 of
 # 40 epochs; paper: 50 of 500, the official); another value retrains only the joint methods

@@ -62,7 +62,7 @@ def test_monotone_report_directions_and_violations():
 
 def test_resolve_sweep_defaults_and_strings():
     demo = S.resolve_sweep("demo")
-    assert demo == SWEEP_SCALES["demo"] and demo.seeds == (42, 43, 44)
+    assert demo == SWEEP_SCALES["demo"] and demo.seeds == (42, 43, 44, 45, 46)
     assert set(demo.seeds) <= set(TRAIN_SEEDS["demo"])  # notebook 02-04's cache serves λ = 16
     assert 16.0 in demo.lambdas                                 # λ = 16 is notebook 02/03's: free
     got = S.resolve_sweep("smoke", datasets="synthetic", methods="joint-linear-mloss,Joint-NoTrans",

@@ -32,8 +32,8 @@ movielens-latest-small's intended Recall@50 is erratic between versions (each te
 about 35-50 users), so read its trends with care; amazon-2014-hin has thousands of test edges per
 version.
 
-The demo uses three training seeds (42-44, the first three of notebooks 02-04's, whose cache holds
-their runs at the scale's λ and the references); with one seed ``std`` is NaN and the figures show the
+The demo uses the five training seeds of notebooks 02-04 (42-46, whose cache holds their runs at
+the scale's λ and the references); with one seed ``std`` is NaN and the figures show the
 consumer-seed spread instead (their captions say which). No epoch override: changing the
 epochs changes every cache key and would retrain the references (``epochs`` exists for users who
 accept that). ``paper`` is the paper's protocol (Musical Instruments, the full grid) with three

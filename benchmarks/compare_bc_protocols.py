@@ -11,6 +11,11 @@ data set with ``--a`` overrides) and protocol B (with ``--b`` overrides; default
   seeds: near 0 means flat by the end of the budget;
 * training seconds per chain (sum over its versions; machines shared, so rough).
 
+``--degradation`` adds a second table: each joint method's intended degradation against Non-BC of
+the same protocol and seed (``100 (R - R_NonBC) / R_NonBC`` per version 1-4, mean over versions,
+``embcompat.backward.lambda_choice.validation_degradation``), under A and under B, and B - A paired
+by seed: does a longer or otherwise different budget change what compatibility costs?
+
     .venv/bin/python benchmarks/compare_bc_protocols.py \
         --a '{"lr": 0.001, "lr_trans": 0.001, "lr_schedule": "constant", "patience": 8}' \
         --out benchmarks/results/bc_protocols.md
@@ -25,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from embcompat.backward.cached_records import scan_scale_records
+from embcompat.backward.lambda_choice import validation_degradation
 from embcompat.stats import mean_ci, paired_difference
 
 
@@ -40,6 +46,45 @@ def chains(cache: Path, scale: str, datasets, overrides: dict, methods, by_versi
     return agg
 
 
+def degradations(cache: Path, scale: str, datasets, overrides: dict, methods) -> pd.DataFrame:
+    """Per (data set, method, λ, seed): intended degradation (%) against Non-BC, test and validation."""
+    recs = scan_scale_records(cache, scale, datasets, overrides, methods=set(methods) | {"Non-BC"})
+    ref = recs[recs.method == "Non-BC"].set_index(["dataset", "seed", "version"])
+    joint = recs[(recs.method != "Non-BC") & (recs.version > 0)]
+    joint = joint[joint.set_index(["dataset", "seed", "version"]).index.isin(ref.index)]
+    ref = ref[~ref.index.duplicated()]  # Non-BC ignores λ: a record per λ would be the same chain
+    at = list(zip(joint.dataset, joint.seed, joint.version))
+    out = None
+    for col, name in (("test_r50", "test"), ("val_r50", "val")):
+        rows = pd.DataFrame({"dataset": joint.dataset, "seed": joint.seed, "version": joint.version,
+                             "lam": joint.method + "|" + joint.lam.astype(str), "recall": joint[col].to_numpy(),
+                             "ref_recall": ref.loc[at, col].to_numpy()})
+        d = validation_degradation(rows).rename(columns={"val_intended_deg": name}).drop(columns="n_versions")
+        out = d if out is None else out.merge(d, on=["dataset", "lam", "seed"])
+    split = out.lam.str.split("|", expand=True)
+    return out.assign(method=split[0], lam=split[1].astype(float))
+
+
+def degradation_lines(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
+    lines = ["", "## Intended degradation against Non-BC of the same protocol and seed (%)", "",
+             "| data set | method | λ | seeds | test A | test B | test B - A | val A | val B | val B - A |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for (ds, m, lam), pb in b.groupby(["dataset", "method", "lam"], sort=True):
+        pa = a[(a.dataset == ds) & (a.method == m) & (a.lam == lam)]
+        seeds = sorted(set(pa.seed) & set(pb.seed))
+        if not seeds:
+            continue
+        ia, ib = pa.set_index("seed").loc[seeds], pb.set_index("seed").loc[seeds]
+        cells = []
+        for col in ("test", "val"):
+            d = paired_difference(ib[col].to_dict(), ia[col].to_dict(), min_seeds=2)
+            ca, cb = mean_ci(ia[col].to_numpy()), mean_ci(ib[col].to_numpy())
+            cells += [f"{ca.mean:+.1f} [{ca.lo:+.1f}, {ca.hi:+.1f}]", f"{cb.mean:+.1f} [{cb.lo:+.1f}, {cb.hi:+.1f}]",
+                      f"{d['mean']:+.1f} [{d['lo']:+.1f}, {d['hi']:+.1f}]"]
+        lines.append(f"| {ds} | {m} | {lam:g} | {len(seeds)} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, default=Path("outputs/cache"))
@@ -50,6 +95,8 @@ def main() -> None:
     ap.add_argument("--datasets", default="amazon-2014-hin,movielens-latest-small",
                     help="each read under its own preset (embcompat.config.bc.DATASET_PRESETS)")
     ap.add_argument("--by-version", action="store_true", help="one row per version instead of the chain mean")
+    ap.add_argument("--degradation", action="store_true",
+                    help="add each joint method's intended degradation against Non-BC, A vs B")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     methods = args.methods.split(",")
@@ -84,6 +131,10 @@ def main() -> None:
         lines.append(f"| {ds} | {m} | {lam_s} | {k} | {len(seeds)} | " + " | ".join(cells)
                      + f" | {mean_ci(ia.late.to_numpy()).mean:+.2f} | {mean_ci(ib.late.to_numpy()).mean:+.2f}"
                      + f" | {ia.seconds.mean():.0f} | {ib.seconds.mean():.0f} |")
+    if args.degradation:
+        lines += degradation_lines(
+            degradations(args.cache, args.scale, datasets, json.loads(args.a), methods),
+            degradations(args.cache, args.scale, datasets, json.loads(args.b), methods))
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

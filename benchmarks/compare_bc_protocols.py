@@ -65,23 +65,31 @@ def degradations(cache: Path, scale: str, datasets, overrides: dict, methods) ->
     return out.assign(method=split[0], lam=split[1].astype(float))
 
 
+def paired_groups(a: pd.DataFrame, b: pd.DataFrame, key: list[str]):
+    """For each group of B by ``key`` (NaN matches NaN): the group's values and its A and B rows,
+    indexed by the seeds present under both; groups without a shared seed are skipped."""
+    for values, pb in b.groupby(key, dropna=False, sort=True):
+        mask = pd.Series(True, index=a.index)
+        for col, v in zip(key, values):
+            mask &= a[col].isna() if pd.isna(v) else a[col] == v
+        pa = a[mask]
+        seeds = sorted(set(pa.seed) & set(pb.seed))
+        if seeds:
+            yield values, pa.set_index("seed").loc[seeds], pb.set_index("seed").loc[seeds]
+
+
 def degradation_lines(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
     lines = ["", "## Intended degradation against Non-BC of the same protocol and seed (%)", "",
              "| data set | method | λ | seeds | test A | test B | test B - A | val A | val B | val B - A |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    for (ds, m, lam), pb in b.groupby(["dataset", "method", "lam"], sort=True):
-        pa = a[(a.dataset == ds) & (a.method == m) & (a.lam == lam)]
-        seeds = sorted(set(pa.seed) & set(pb.seed))
-        if not seeds:
-            continue
-        ia, ib = pa.set_index("seed").loc[seeds], pb.set_index("seed").loc[seeds]
+    for (ds, m, lam), ia, ib in paired_groups(a, b, ["dataset", "method", "lam"]):
         cells = []
         for col in ("test", "val"):
             d = paired_difference(ib[col].to_dict(), ia[col].to_dict(), min_seeds=2)
             ca, cb = mean_ci(ia[col].to_numpy()), mean_ci(ib[col].to_numpy())
             cells += [f"{ca.mean:+.1f} [{ca.lo:+.1f}, {ca.hi:+.1f}]", f"{cb.mean:+.1f} [{cb.lo:+.1f}, {cb.hi:+.1f}]",
                       f"{d['mean']:+.1f} [{d['lo']:+.1f}, {d['hi']:+.1f}]"]
-        lines.append(f"| {ds} | {m} | {lam:g} | {len(seeds)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {ds} | {m} | {lam:g} | {len(ia)} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -115,20 +123,14 @@ def main() -> None:
              "| data set | method | λ | version | seeds | test A | test B | test B - A | val A | val B | val B - A | "
              "late gain A | late gain B | s/chain A | s/chain B |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for (ds, m, lam, k), pb in b.groupby(key, dropna=False, sort=True):
-        pa = a[(a.dataset == ds) & (a.method == m) & (a.version == k)
-               & ((a.lam == lam) | (a.lam.isna() & pd.isna(lam)))]
-        seeds = sorted(set(pa.seed) & set(pb.seed))
-        if not seeds:
-            continue
-        ia, ib = pa.set_index("seed").loc[seeds], pb.set_index("seed").loc[seeds]
+    for (ds, m, lam, k), ia, ib in paired_groups(a, b, key):
         cells = []
         for col in ("test", "val"):
             d = paired_difference(ib[col].to_dict(), ia[col].to_dict(), min_seeds=2)
             cells += [f"{ia[col].mean():.2f}", f"{ib[col].mean():.2f}",
                       f"{d['mean']:+.2f} [{d['lo']:+.2f}, {d['hi']:+.2f}]"]
         lam_s = "" if pd.isna(lam) else f"{lam:g}"
-        lines.append(f"| {ds} | {m} | {lam_s} | {k} | {len(seeds)} | " + " | ".join(cells)
+        lines.append(f"| {ds} | {m} | {lam_s} | {k} | {len(ia)} | " + " | ".join(cells)
                      + f" | {mean_ci(ia.late.to_numpy()).mean:+.2f} | {mean_ci(ib.late.to_numpy()).mean:+.2f}"
                      + f" | {ia.seconds.mean():.0f} | {ib.seconds.mean():.0f} |")
     if args.degradation:
